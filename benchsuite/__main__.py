@@ -1,0 +1,73 @@
+"""Command line: `python -m benchsuite run | list`.
+
+Bad input (a gin file, a binding, a path) prints one paragraph on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from benchsuite.errors import ConfigError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from benchsuite.report import summary_table
+    from benchsuite.run import execute
+
+    outcome = execute(args.gin, args.gin_param, results=args.results, force=args.force)
+    console = Console()
+    if outcome.already_finished:
+        console.print(
+            f"Run {outcome.run_dir} already finished ({outcome.record.get('finished_at')}); nothing to do. "
+            "Pass --force to run it again."
+        )
+    console.print(summary_table(outcome.record))
+    console.print(f"record: {outcome.run_dir / 'record.json'}  wall time: {outcome.record['wall_time_s']:.1f} s")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from benchsuite.registry import BACKBONES, DATASETS, METHODS
+
+    for registry in (METHODS, DATASETS, BACKBONES):
+        for name, cls in registry.items():
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            print(f"{registry.kind:<9} {name:<22} {cls.__module__:<32} {summary}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m benchsuite", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run one experiment described by gin files")
+    run.add_argument("--gin", action="append", required=True, metavar="FILE", help="gin file (repeatable)")
+    run.add_argument(
+        "--gin-param", action="append", default=[], metavar="BINDING", help="e.g. 'Trainer.epochs = 5' (repeatable)"
+    )
+    run.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
+    run.add_argument("--force", action="store_true", help="run again even if this config already finished")
+    run.set_defaults(handler=_run)
+
+    listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
+    listing.set_defaults(handler=_list)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        import benchsuite  # noqa: F401  registers the built-ins
+
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Parsing gin files and bindings, with unknown names rejected and errors turned into one paragraph.
+
+Includes inside gin files are resolved against the `gin/` folder that holds the file (so
+`include 'methods/erm.gin'` works from any working directory) and then the working directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util  # noqa: F401  gin's include error path needs importlib.util imported
+import inspect
+import re
+import tokenize
+from collections.abc import Sequence
+from pathlib import Path
+
+import gin
+from gin import config as gin_config
+
+from benchsuite.errors import ConfigError
+from benchsuite.registry import BACKBONES, DATASETS, METHODS
+
+
+def _gin_root(file: Path) -> Path | None:
+    for parent in file.resolve().parents:
+        if parent.name == "gin":
+            return parent
+    return None
+
+
+def registered_choices() -> str:
+    return (
+        f"Registered methods: {', '.join(METHODS.names())}; datasets: {', '.join(DATASETS.names())}; "
+        f"backbones: {', '.join(BACKBONES.names())}."
+    )
+
+
+def _parameters_of(name: str) -> str:
+    """The parameters a configurable accepts, for an error about a misspelt one."""
+    try:
+        configurable = gin_config._REGISTRY.get_match(name)
+        parameters = inspect.signature(configurable.wrapped).parameters
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return ""
+    names = [p for p in parameters if p not in ("self", "args", "kwargs")]
+    return f" '{name}' accepts: {', '.join(names)}."
+
+
+def _explain(error: Exception, where: str) -> ConfigError:
+    """One paragraph from a gin error: gin's own message names the file and line; add the valid choices."""
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip() and line.strip() != "^")
+    if not re.search(r'In (file|bindings string)', message):
+        message = f"{message} (in {where})"
+    hint = ""
+    owner = re.search(r"Configurable '([\w.]+)' doesn't have a parameter", message)
+    if owner:
+        hint = _parameters_of(owner.group(1))
+    elif "No configurable matching" in message:
+        hint = " " + registered_choices()
+    return ConfigError(f"Invalid gin configuration: {message}.{hint}")
+
+
+def parse(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None:
+    """Clear gin, then parse `files` in order and `bindings` after them; raise ConfigError on any problem."""
+    gin.clear_config()
+    for file in map(Path, files):
+        if not file.is_file():
+            raise ConfigError(f"Gin file '{file}' does not exist (from --gin). Experiments live under gin/.")
+        root = _gin_root(file)
+        if root is not None and str(root) not in gin_config._LOCATION_PREFIXES:
+            gin.add_config_file_search_path(str(root))
+        try:
+            gin.parse_config_file(str(file), skip_unknown=False)
+        except (ValueError, OSError, SyntaxError, tokenize.TokenError, AttributeError, TypeError) as error:
+            gin.clear_config()
+            raise _explain(error, f'file "{file}"') from None
+    for binding in bindings:
+        try:
+            gin.parse_config(binding, skip_unknown=False)
+        except (ValueError, SyntaxError, tokenize.TokenError, AttributeError, TypeError) as error:
+            gin.clear_config()
+            raise _explain(error, f"--gin-param '{binding}'") from None

@@ -1,0 +1,1 @@
+"""Loss functions: pure, batched tensor functions of the methods' outputs."""

@@ -1,0 +1,30 @@
+"""ERM: empirical risk minimisation, cross-entropy on the training labels; the baseline of every table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchsuite.augment import SupervisedAugment
+from benchsuite.datasets.base import Batch, Dataset
+from benchsuite.methods.base import SupervisedMethod, train_stage
+from benchsuite.registry import METHODS
+from benchsuite.trainer import Stage, Trainer
+
+
+@METHODS.register("ERM")
+class ERM(SupervisedMethod):
+    """Cross-entropy on augmented training images (augment: a batched augmentation, default crop + flip)."""
+
+    def __init__(self, augment: nn.Module | None = None) -> None:
+        super().__init__()
+        self.augment = augment if augment is not None else SupervisedAugment()
+
+    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+        def step(batch: Batch) -> Tensor:
+            x = self.normalized(self.augment(batch["image"]), dataset)
+            return F.cross_entropy(self.logits(x), batch["label"])
+
+        yield train_stage(self, step, dataset, trainer)

@@ -1,0 +1,97 @@
+"""Run ids, the run record, atomic writes and provenance.
+
+A run lives in results/<experiment>/<run_id>/ with
+- record.json: written last and atomically; its schema is documented in README.md ("Run records");
+- metrics.jsonl: one line per evaluation and row (every epoch's numbers, for model selection later);
+- checkpoint.pt: the latest epoch's state, for resuming.
+The run id is a hash of the canonical gin config, so the same config always maps to the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SCHEMA_VERSION = 1
+RECORD = "record.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+_LIBRARIES = ("torch", "torchvision", "gin-config", "kornia", "numpy", "scikit-learn", "polars", "datasets")
+
+
+def run_id(canonical_config: str) -> str:
+    """12 hex digits of the SHA-256 of the canonical config (gin's sorted config string)."""
+    return hashlib.sha256(canonical_config.encode()).hexdigest()[:12]
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / RECORD).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def append_metrics(run_dir: Path, line: dict[str, Any]) -> None:
+    with open(run_dir / METRICS, "a") as handle:
+        handle.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def git_state() -> dict[str, Any]:
+    """The commit and dirty flag of the repository holding the suite's source (None outside a checkout)."""
+    source = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """Peak resident memory of this process and, on CUDA, peak allocated device memory, in MiB."""
+    peak = {"cpu_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        peak["gpu_max_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peak

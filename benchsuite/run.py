@@ -1,0 +1,167 @@
+"""The gin root of one experiment: `run(method, dataset, backbone, trainer, seed)`, and `execute`, which
+parses gin, names the run by its config and writes its record.
+
+Order of work in a run, so that bad input leaves nothing under results/: parse and validate the config,
+build the dataset's training split, build the method; only then create the run folder, train (resuming
+from the folder's checkpoint if there is one), and write record.json last, atomically, as "finished" or
+"failed" with the reason.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import gin
+import numpy as np
+import torch
+
+from benchsuite import config, records
+from benchsuite.backbones import Backbone
+from benchsuite.datasets.base import Dataset
+from benchsuite.errors import ConfigError
+from benchsuite.methods.base import BackboneFactory, Method
+from benchsuite.registry import BACKBONES, DATASETS, METHODS
+from benchsuite.trainer import Evaluation, Trainer
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _check_kind(binding: str, value: Any, ok: bool, registry) -> None:
+    if not ok:
+        raise ConfigError(
+            f"Gin binding {binding} is {value!r}, which is not a registered {registry.kind}. Bind one of "
+            f"{', '.join(registry.names())}, e.g. {binding} = @{registry.names()[0]}"
+            f"{'' if registry is BACKBONES else '()'}."
+        )
+
+
+@gin.configurable
+def run(
+    method: Method = gin.REQUIRED,
+    dataset: Dataset = gin.REQUIRED,
+    backbone: BackboneFactory = gin.REQUIRED,
+    trainer: Trainer | None = None,
+    seed: int = 0,
+    experiment: str | None = None,
+    *,
+    run_dir: Path,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
+
+    experiment names the folder under results/ (default: the stem of the last --gin file); run_dir and
+    provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
+    """
+    _check_kind("run.method", method, isinstance(method, Method), METHODS)
+    _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
+    _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
+    trainer = trainer if trainer is not None else Trainer()
+    seed_everything(seed)
+    trainer.generator.manual_seed(seed)
+
+    dataset.split("train")  # builds or loads the data now, so that missing data fails before any output
+    method.check_dataset(dataset)
+    method.setup(backbone, dataset)
+    method.to(trainer.device)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer.checkpoint_path = run_dir / records.CHECKPOINT
+    resumed = trainer.checkpoint_path.exists()
+
+    def log_evaluation(stage: str, epoch: int, train_loss: float, evaluation: Evaluation) -> None:
+        for row, metrics in evaluation.items():
+            records.append_metrics(
+                run_dir, {"stage": stage, "epoch": epoch, "train_loss": train_loss, "row": row, **metrics}
+            )
+
+    trainer.log_evaluation = log_evaluation
+    record: dict[str, Any] = {
+        "schema_version": records.SCHEMA_VERSION,
+        "run_id": run_dir.name,
+        "experiment": run_dir.parent.name,
+        "method": method.registered_name,
+        "dataset": dataset.registered_name,
+        "backbone": backbone.registered_name,
+        "seed": seed,
+        "resumed": resumed,
+        "git": records.git_state(),
+        "versions": records.library_versions(),
+        "device": records.device_description(trainer.device),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(provenance or {}),
+    }
+    start = time.perf_counter()
+    try:
+        evaluation = method.fit(dataset, trainer)
+        record |= {"status": "finished", "metrics": evaluation, "error": None}
+    except Exception as error:
+        record |= {"status": "failed", "metrics": {}, "error": f"{type(error).__name__}: {error}",
+                   "traceback": traceback.format_exc()}
+        raise
+    finally:
+        record |= {
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": round(time.perf_counter() - start, 2),
+            "peak_memory": records.peak_memory(trainer.device),
+            "gin_config": gin.operative_config_str(),
+        }
+        records.write_json_atomic(run_dir / records.RECORD, record)
+    return record
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    record: dict[str, Any]
+    already_finished: bool
+
+
+def _experiment_name(gin_files: Sequence[str | Path]) -> str:
+    try:
+        name = gin.query_parameter("run.experiment")
+    except ValueError:
+        name = None
+    return name or (Path(gin_files[-1]).stem if gin_files else "experiment")
+
+
+def execute(
+    gin_files: Sequence[str | Path],
+    bindings: Sequence[str] = (),
+    results: str | Path = "results",
+    force: bool = False,
+) -> Outcome:
+    """Parse the config, name the run by its hash, and run it unless it already finished (or `force`)."""
+    config.parse(gin_files, bindings)
+    try:
+        canonical = gin.config_str()
+        run_dir = Path(results) / _experiment_name(gin_files) / records.run_id(canonical)
+        existing = records.read_record(run_dir)
+        if existing is not None and existing.get("status") == "finished" and not force:
+            return Outcome(run_dir, existing, already_finished=True)
+        if force and run_dir.exists():
+            shutil.rmtree(run_dir)
+        provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
+        try:
+            record = run(run_dir=run_dir, provenance=provenance)
+        except ValueError as error:
+            if "Required bindings" not in str(error):
+                raise
+            raise ConfigError(
+                f"{str(error).splitlines()[0]} Bind run.method, run.dataset and run.backbone in a gin file "
+                f"(gin/base.gin shows how). {config.registered_choices()}"
+            ) from None
+        return Outcome(run_dir, record, already_finished=False)
+    finally:
+        gin.clear_config()

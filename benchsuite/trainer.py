@@ -1,0 +1,262 @@
+"""The one training loop.
+
+`train_loop` is the only loop over epochs and batches in the suite: the Trainer runs every stage of every
+method through it (with evaluation, checkpoints and a progress bar around it), and the linear probe runs
+its small classifier through it too. Methods supply a `Stage`: what to train, its step (a loss), its data
+and how to evaluate it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gin
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from tqdm import tqdm
+
+from benchsuite.datasets.base import Batch, Split
+from benchsuite.schedules import constant_schedule
+
+# Optimizers that gin files name, e.g. `Trainer.optimizer = @torch.optim.SGD` and `torch.optim.SGD.momentum = 0.9`.
+for _optimizer in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+    gin.external_configurable(_optimizer, module="torch.optim")
+
+#: row label (e.g. "ERM", "WCL (E_d)") -> metric name -> value
+Evaluation = dict[str, dict[str, float]]
+StepFn = Callable[[Batch], Tensor]
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run is recorded as failed with this message."""
+
+
+@dataclass
+class Stage:
+    """One phase of training: `modules` are put in train mode and optimised with `step`'s loss on `data`."""
+
+    name: str
+    modules: nn.Module
+    step: StepFn
+    data: Split
+    epochs: int
+    batch_size: int
+    optimizers: list[Optimizer]
+    schedulers: list[LRScheduler] = field(default_factory=list)
+    evaluate: Callable[[], Evaluation] | None = None
+    #: contrastive losses need full batches: a last batch of 1 image has no negatives
+    drop_last: bool = True
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA; full precision on the CPU, where bf16 matmuls are slower, not faster."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train_loop(
+    stage: Stage,
+    device: torch.device,
+    generator: torch.Generator,
+    *,
+    start_epoch: int = 0,
+    on_epoch_end: Callable[[int, float], None] | None = None,
+    progress: bool = False,
+) -> None:
+    """Train `stage` from `start_epoch` to `stage.epochs`; `on_epoch_end(epoch, mean_loss)` after each."""
+    steps = stage.data.num_batches(stage.batch_size, stage.drop_last)
+    if steps == 0:
+        raise ValueError(
+            f"Stage '{stage.name}': the training split has {len(stage.data)} items, fewer than one batch of "
+            f"{stage.batch_size}; lower Trainer.batch_size."
+        )
+    bar = tqdm(
+        total=(stage.epochs - start_epoch) * steps,
+        desc=stage.name,
+        disable=not progress,
+        mininterval=2.0,
+        dynamic_ncols=True,
+    )
+    for epoch in range(start_epoch, stage.epochs):
+        stage.modules.train()
+        total = torch.zeros((), device=device)
+        for batch in stage.data.batches(stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last):
+            with autocast_for(device):
+                loss = stage.step(to_device(batch, device))
+            for optimizer in stage.optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for optimizer in stage.optimizers:
+                optimizer.step()
+            for scheduler in stage.schedulers:
+                scheduler.step()
+            total += loss.detach()
+            bar.update(1)
+        # One host sync per epoch, not per step: reading the loss every step stalls a GPU.
+        mean_loss = total.item() / steps
+        if not math.isfinite(mean_loss):
+            bar.close()
+            raise NonFiniteLoss(f"Stage '{stage.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
+        bar.set_postfix(loss=f"{mean_loss:.4f}", epoch=epoch + 1)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, mean_loss)
+    bar.close()
+
+
+@gin.configurable
+class Trainer:
+    """Runs a method's stages through `train_loop` with evaluation, checkpoints and progress.
+
+    optimizer: a torch optimizer class, called as optimizer(params, lr=lr, weight_decay=weight_decay); its
+    other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
+    Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
+    epoch and resumed from when the same run is started again.
+    """
+
+    def __init__(
+        self,
+        epochs: int = 10,
+        batch_size: int = 128,
+        optimizer: Callable[..., Optimizer] = torch.optim.Adam,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: Callable[[Optimizer, int, int], LRScheduler] = constant_schedule,
+        eval_every: int = 1,
+        eval_batch_size: int = 512,
+        device: str = "auto",
+        progress: bool = True,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.eval_every = eval_every
+        self.eval_batch_size = eval_batch_size
+        self.device = pick_device(device)
+        self.progress = progress
+        self.generator = torch.Generator()
+        self.checkpoint_path: Path | None = None
+        #: called after each evaluation with (stage name, epoch, mean training loss, evaluation)
+        self.log_evaluation: Callable[[str, int, float, Evaluation], None] = lambda *args: None
+        self._stage_index = 0
+
+    def make_optimizer(
+        self, params: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float | None = None
+    ) -> Optimizer:
+        return self.optimizer(
+            params,
+            lr=self.lr if lr is None else lr,
+            weight_decay=self.weight_decay if weight_decay is None else weight_decay,
+        )
+
+    def stage(
+        self,
+        name: str,
+        modules: nn.Module,
+        step: StepFn,
+        data: Split,
+        *,
+        optimizers: list[Optimizer] | None = None,
+        evaluate: Callable[[], Evaluation] | None = None,
+        epochs: int | None = None,
+    ) -> Stage:
+        """A Stage with this trainer's epochs, batch size, optimizer and schedule unless given."""
+        epochs = self.epochs if epochs is None else epochs
+        optimizers = optimizers if optimizers is not None else [self.make_optimizer(modules.parameters())]
+        steps = data.num_batches(self.batch_size, drop_last=True)
+        schedulers = [self.schedule(optimizer, epochs, steps) for optimizer in optimizers]
+        return Stage(name, modules, step, data, epochs, self.batch_size, optimizers, schedulers, evaluate)
+
+    def fit(self, stage: Stage, state: nn.Module) -> Evaluation:
+        """Run `stage`, resuming from this run's checkpoint if it holds this stage; return the last evaluation.
+
+        `state` is everything the checkpoint must restore (the method, which owns all modules).
+        """
+        index = self._stage_index
+        self._stage_index += 1
+        start_epoch = self._resume(stage, state, index)
+        if start_epoch > stage.epochs:
+            return {}  # the checkpoint is of a later stage and holds this one's result
+        last: Evaluation = {}
+
+        def on_epoch_end(epoch: int, mean_loss: float) -> None:
+            nonlocal last
+            if stage.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == stage.epochs):
+                last = stage.evaluate()
+                self.log_evaluation(stage.name, epoch + 1, mean_loss, last)
+            self._save_checkpoint(stage, state, index, epoch)
+
+        train_loop(
+            stage, self.device, self.generator, start_epoch=start_epoch, on_epoch_end=on_epoch_end,
+            progress=self.progress,
+        )
+        if not last and stage.evaluate is not None:
+            last = stage.evaluate()  # resumed after the last epoch: evaluate the restored model
+        return last
+
+    def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int) -> None:
+        if self.checkpoint_path is None:
+            return
+        checkpoint = {
+            "stage_index": index,
+            "stage": stage.name,
+            "epoch": epoch,
+            "state": state.state_dict(),
+            "optimizers": [o.state_dict() for o in stage.optimizers],
+            "schedulers": [s.state_dict() for s in stage.schedulers],
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+        }
+        if torch.cuda.is_available():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        temporary = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, self.checkpoint_path)
+
+    def _resume(self, stage: Stage, state: nn.Module, index: int) -> int:
+        """The epoch to start `stage` from: after the checkpointed one if the checkpoint is of this stage.
+
+        A checkpoint of a later stage restores the whole state and returns more than `stage.epochs`, so the
+        stage is skipped.
+        """
+        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return 0
+        checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        if checkpoint["stage_index"] < index:
+            return 0
+        state.load_state_dict(checkpoint["state"])
+        if checkpoint["stage_index"] > index:
+            return stage.epochs + 1
+        if checkpoint["stage"] != stage.name:
+            raise RuntimeError(
+                f"The checkpoint {self.checkpoint_path} is of stage '{checkpoint['stage']}', not '{stage.name}': "
+                "the method's stages changed since it was written; delete the run folder or use --force."
+            )
+        for optimizer, saved in zip(stage.optimizers, checkpoint["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(stage.schedulers, checkpoint["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        self.generator.set_state(checkpoint["rng"]["generator"])
+        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+        return checkpoint["epoch"] + 1

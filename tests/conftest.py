@@ -1,0 +1,30 @@
+"""Shared fixtures: a private dataset cache and the bindings that shrink any experiment to a smoke run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GIN = REPO / "gin"
+
+#: Bindings that make any experiment on an embedded benchmark run in seconds: 16 px images, a few hundred
+#: of them, one epoch of the narrow CNN, a two-epoch probe.
+TINY = [
+    "SmallCNN.width = 8",
+    "Trainer.epochs = 1",
+    "Trainer.batch_size = 32",
+    "Trainer.progress = False",
+    "LinearProbe.epochs = 2",
+]
+TINY_DATA = {
+    name: [f"{name}.image_size = 16", f"{name}.train_size = 128", f"{name}.val_size = 64", f"{name}.test_size = 64"]
+    for name in ("SyntheticBackgrounds", "SyntheticWaterbirds", "SyntheticTexture")
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ.setdefault("BENCHSUITE_CACHE", str(tmp_path_factory.mktemp("cache")))

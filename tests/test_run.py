@@ -1,0 +1,92 @@
+"""End-to-end runs on the embedded benchmark, shrunk to seconds: every method, records, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchsuite import records
+from benchsuite.__main__ import main
+from benchsuite.registry import METHODS
+from benchsuite.run import execute
+from tests.conftest import GIN, TINY, TINY_DATA
+
+
+def method_gin(name: str):
+    return GIN / "methods" / f"{name.lower().replace('+', '_plus')}.gin"
+
+
+def tiny_run(tmp_path, method: str, dataset_gin: str = "synthetic_backgrounds", extra=(), force=False):
+    dataset = "".join(part.capitalize() for part in dataset_gin.split("_"))
+    files = [GIN / "base.gin", method_gin(method), GIN / "datasets" / f"{dataset_gin}.gin"]
+    return execute(files, [*TINY, *TINY_DATA[dataset], *extra], results=tmp_path / "results", force=force)
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_every_registered_method_runs_on_the_embedded_benchmark(tmp_path, method):
+    assert method_gin(method).is_file(), f"each method ships gin/methods/<name>.gin; missing for {method}"
+    outcome = tiny_run(tmp_path, method)
+    record = outcome.record
+    assert record["status"] == "finished" and record["method"] == method
+    for metrics in record["metrics"].values():
+        for key in ("test/top1", "test/top5", "test/worst_group", "mixed_rand/top1", "bg_gap"):
+            assert 0 <= metrics[key] <= 1 or key == "bg_gap"
+    lines = (outcome.run_dir / records.METRICS).read_text().splitlines()
+    assert len(lines) == len(record["metrics"])  # one evaluation (1 epoch) per row
+    assert (outcome.run_dir / records.CHECKPOINT).is_file()
+
+
+def test_record_has_its_schema_and_provenance(tmp_path):
+    outcome = tiny_run(tmp_path, "ERM", "synthetic_waterbirds")
+    on_disk = json.loads((outcome.run_dir / records.RECORD).read_text())
+    assert on_disk == json.loads(json.dumps(outcome.record))
+    for key in ("schema_version", "run_id", "experiment", "method", "dataset", "backbone", "seed", "status",
+                "metrics", "gin_config", "gin_files", "gin_bindings", "git", "versions", "device",
+                "wall_time_s", "peak_memory", "started_at", "finished_at"):
+        assert key in on_disk, key
+    assert on_disk["schema_version"] == records.SCHEMA_VERSION
+    assert on_disk["run_id"] == outcome.run_dir.name
+    assert "Trainer.epochs = 1" in on_disk["gin_config"]
+    assert set(on_disk["git"]) == {"commit", "dirty"}
+    assert on_disk["versions"]["torch"]
+    metrics = on_disk["metrics"]["ERM"]
+    assert {"biased", "debiased", "test/group/0", "test/group/3"} <= set(metrics)
+
+
+def test_same_seed_same_metrics_other_seed_different(tmp_path):
+    first = tiny_run(tmp_path / "a", "ERM").record["metrics"]
+    again = tiny_run(tmp_path / "b", "ERM").record["metrics"]
+    other = tiny_run(tmp_path / "c", "ERM", extra=["run.seed = 1"]).record["metrics"]
+    assert first == again
+    assert first != other
+
+
+def test_same_config_same_folder_and_finished_runs_are_not_rerun(tmp_path, capsys):
+    first = tiny_run(tmp_path, "ERM")
+    second = tiny_run(tmp_path, "ERM")
+    assert second.run_dir == first.run_dir and second.already_finished
+    assert second.record["finished_at"] == first.record["finished_at"]
+    forced = tiny_run(tmp_path, "ERM", force=True)
+    assert not forced.already_finished and forced.run_dir == first.run_dir
+    other = tiny_run(tmp_path, "ERM", extra=["Trainer.lr = 0.01"])
+    assert other.run_dir != first.run_dir
+
+
+def test_cli_prints_a_results_table(tmp_path, capsys):
+    argv = ["run", "--gin", str(GIN / "erm_synthetic_backgrounds.gin"), "--results", str(tmp_path)]
+    for binding in TINY + TINY_DATA["SyntheticBackgrounds"]:
+        argv += ["--gin-param", binding]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "BG-gap" in out and "mixed-rand" in out and "ERM" in out
+    assert main(argv) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_a_failing_run_is_recorded_as_failed(tmp_path):
+    with pytest.raises(Exception, match="loss became nan"):
+        tiny_run(tmp_path, "ERM", extra=["Trainer.lr = 1e30"])
+    (record_file,) = (tmp_path / "results").rglob(records.RECORD)
+    record = json.loads(record_file.read_text())
+    assert record["status"] == "failed" and "nan" in record["error"]
