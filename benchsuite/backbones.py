@@ -35,12 +35,17 @@ def _load_torchvision_weights(model: nn.Module, path: str, binding: str) -> None
             f"{binding} at it, or set it to None to train from scratch."
         )
     state = torch.load(file, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("fc.")]:
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the classifier is replaced anyway
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [key for key in missing if not key.startswith("fc.")]
+        problem = f"missing {missing[:3]}, unexpected {unexpected[:3]}" if missing or unexpected else ""
+    except RuntimeError as error:  # shapes differ
+        problem = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+    if problem:
         raise ConfigError(
-            f"The weights in '{file}' (gin binding {binding}) do not fit {type(model).__name__}: missing "
-            f"{missing[:5]}, unexpected {unexpected[:5]}. Use a torchvision state dict of the same architecture."
+            f"The weights in '{file}' (gin binding {binding}) do not fit this backbone ({problem}). Use a "
+            "torchvision state dict of the same architecture."
         )
 
 

@@ -1,0 +1,45 @@
+"""Registries: gin sees what they register; unknown and duplicate names are clear errors."""
+
+from __future__ import annotations
+
+import gin
+import pytest
+
+from benchsuite.errors import ConfigError
+from benchsuite.registry import METHODS, Registry
+
+
+def test_registration_makes_the_class_gin_configurable():
+    registry = Registry("widget")
+
+    @registry.register("TestWidgetForGin")
+    class Widget:
+        def __init__(self, size: int = 1) -> None:
+            self.size = size
+
+    gin.clear_config()
+    gin.parse_config("TestWidgetForGin.size = 7")
+    try:
+        assert registry.get("TestWidgetForGin")().size == 7
+        assert registry.names() == ["TestWidgetForGin"]
+    finally:
+        gin.clear_config()
+
+
+def test_unknown_name_lists_the_choices():
+    with pytest.raises(ConfigError, match="Unknown method 'Nope'.*ERM.*SimCLR"):
+        METHODS.get("Nope")
+
+
+def test_duplicate_name_names_both_sources():
+    registry = Registry("widget")
+
+    @registry.register("TestWidgetTwice")
+    class First:
+        pass
+
+    class Second:
+        pass
+
+    with pytest.raises(ConfigError, match=r"First.*Second"):
+        registry.register("TestWidgetTwice")(Second)

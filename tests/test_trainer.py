@@ -1,0 +1,94 @@
+"""The training loop: schedules, non-finite losses, checkpoints and resuming within a stage."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from benchsuite.datasets.base import Split
+from benchsuite.schedules import cosine_schedule, multistep_schedule
+from benchsuite.trainer import NonFiniteLoss, Trainer
+
+
+def _optimizer(lr=1.0):
+    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def _rates(schedule, epochs=4, steps=3, **kwargs):
+    optimizer = _optimizer()
+    scheduler = schedule(optimizer, epochs, steps, **kwargs)
+    rates = []
+    for _ in range(epochs * steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_multistep_drops_at_epoch_milestones():
+    rates = _rates(multistep_schedule, milestones=[1, 3], gamma=0.1)
+    assert rates == pytest.approx([1.0] * 3 + [0.1] * 6 + [0.01] * 3)
+
+
+def test_cosine_starts_at_base_and_halves_midway():
+    rates = _rates(cosine_schedule, epochs=2, steps=2)
+    assert rates == pytest.approx([1.0, 0.5 * (1 + 2**-0.5), 0.5, 0.5 * (1 - 2**-0.5)])
+
+
+def _regression_split(n=64):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 255, (n, 1, 2, 2), dtype=torch.uint8, generator=generator)
+    y = x.flatten(1).float().sum(1)
+    return Split(x, y, torch.zeros(n, dtype=torch.long))
+
+
+class _Linear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = nn.Linear(4, 1)
+
+    def step(self, batch):
+        prediction = self.layer(batch["image"].flatten(1).float() / 255).squeeze(1)
+        return ((prediction - batch["label"] / 255) ** 2).mean()
+
+
+def _trainer_and_stage(folder, lr=0.1):
+    folder.mkdir(parents=True, exist_ok=True)
+    model = _Linear()
+    trainer = Trainer(batch_size=8, optimizer=torch.optim.SGD, lr=lr, progress=False, device="cpu")
+    trainer.generator.manual_seed(0)
+    trainer.checkpoint_path = folder / "checkpoint.pt"
+    return model, trainer, trainer.stage("train", model, model.step, _regression_split(), epochs=4)
+
+
+def _train(folder, lr=0.1):
+    model, trainer, stage = _trainer_and_stage(folder, lr)
+    trainer.fit(stage, model)
+    return model
+
+
+def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    uninterrupted = _train(tmp_path / "a")
+
+    # Interrupt a second run right after its second epoch's checkpoint, then start it again.
+    interrupted, trainer, stage = _trainer_and_stage(tmp_path / "b")
+    save = trainer._save_checkpoint
+
+    def save_then_stop(stage, state, index, epoch):
+        save(stage, state, index, epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    trainer._save_checkpoint = save_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(stage, interrupted)
+    assert not torch.equal(interrupted.layer.weight, uninterrupted.layer.weight)
+    resumed = _train(tmp_path / "b")
+    assert torch.equal(resumed.layer.weight, uninterrupted.layer.weight)
+
+
+def test_non_finite_loss_stops_the_stage(tmp_path):
+    with pytest.raises(NonFiniteLoss, match="Stage 'train': the loss became nan"):
+        _train(tmp_path, lr=1e30)
