@@ -4,6 +4,6 @@ Importing the package registers the built-in methods, datasets and backbones wit
 with gin, so that gin files can bind them.
 """
 
-from benchsuite import backbones, datasets, methods  # noqa: F401  registration side effects
+from benchsuite import backbones, datasets, methods, run  # noqa: F401  registration with gin
 
 __version__ = "0.1.0"

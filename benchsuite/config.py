@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util  # noqa: F401  gin's include error path needs importlib.util imported
 import inspect
+import logging
 import re
 import tokenize
 from collections.abc import Sequence
@@ -18,6 +19,16 @@ from gin import config as gin_config
 
 from benchsuite.errors import ConfigError
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
+
+
+class _QuietSearchPaths(logging.Filter):
+    """gin logs an error for every search path that lacks an included file, even when a later one has it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Path not found:")
+
+
+logging.getLogger().addFilter(_QuietSearchPaths())
 
 
 def _gin_root(file: Path) -> Path | None:

@@ -29,9 +29,14 @@ CHECKPOINT = "checkpoint.pt"
 _LIBRARIES = ("torch", "torchvision", "gin-config", "kornia", "numpy", "scikit-learn", "polars", "datasets")
 
 
-def run_id(canonical_config: str) -> str:
-    """12 hex digits of the SHA-256 of the canonical config (gin's sorted config string)."""
-    return hashlib.sha256(canonical_config.encode()).hexdigest()[:12]
+#: bindings that change how a run is displayed, not what it computes: left out of the run id
+_PRESENTATION_ONLY = ("Trainer.progress",)
+
+
+def run_id(config_str: str) -> str:
+    """12 hex digits of the SHA-256 of the canonical config: gin's config string, presentation bindings removed."""
+    canonical = "\n".join(line for line in config_str.splitlines() if not line.startswith(_PRESENTATION_ONLY))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

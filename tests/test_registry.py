@@ -27,7 +27,7 @@ def test_registration_makes_the_class_gin_configurable():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(ConfigError, match="Unknown method 'Nope'.*ERM.*SimCLR"):
+    with pytest.raises(ConfigError, match=r"Unknown method 'Nope'.*ERM.*SimCLR"):
         METHODS.get("Nope")
 
 
