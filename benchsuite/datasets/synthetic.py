@@ -37,7 +37,7 @@ from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
 #: bump when the generator changes, so that stale caches are not reused
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _INK_THRESHOLD = 0.3  # digit intensity (0-1) above which a pixel is foreground
 _NO_BACKGROUND = -1  # background label of Only-FG images
 
@@ -259,25 +259,25 @@ class SyntheticBackgrounds(_SyntheticDigits):
     def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
         size, families = self.image_size, _ten_families(noise=0.05)
 
-        def on_backgrounds(ink: Tensor, labels: Tensor, keys: Tensor, backgrounds: Tensor) -> Split:
-            images, masks = _compose(ink, _white(len(ink), size, generator), backgrounds)
+        def on_backgrounds(ink: Tensor, labels: Tensor, keys: Tensor, foreground: Tensor, backgrounds: Tensor) -> Split:
+            images, masks = _compose(ink, foreground, backgrounds)
             return Split(images, labels, _bias_groups(labels, keys), keys, masks)
 
-        splits, test = {}, None
+        splits = {}
         for name in ("train", "val", "test"):
             ink, labels = self.sample(pools[name], self.sizes[name], generator)
             keys = _agreeing(labels, self.bias["background_agreement"], 10, generator)
-            backgrounds = families.draw(keys, size, generator)
-            splits[name] = on_backgrounds(ink, labels, keys, backgrounds)
-            test = (ink, labels, keys, backgrounds)
-        ink, labels, keys, backgrounds = test
+            foreground, backgrounds = _white(len(ink), size, generator), families.draw(keys, size, generator)
+            splits[name] = on_backgrounds(ink, labels, keys, foreground, backgrounds)
+        # The variants keep the Original test images' digits (same pixels, same masks) and change the background.
         for name, variant_keys in (
             ("mixed_same", labels),
             ("mixed_rand", torch.randint(10, labels.shape, generator=generator)),
         ):
-            splits[name] = on_backgrounds(ink, labels, variant_keys, families.draw(variant_keys, size, generator))
+            variant_backgrounds = families.draw(variant_keys, size, generator)
+            splits[name] = on_backgrounds(ink, labels, variant_keys, foreground, variant_backgrounds)
         none = torch.full_like(labels, _NO_BACKGROUND)
-        splits["only_fg"] = on_backgrounds(ink, labels, none, torch.zeros_like(backgrounds))
+        splits["only_fg"] = on_backgrounds(ink, labels, none, foreground, torch.zeros_like(backgrounds))
         splits["only_bg_t"] = Split(
             _to_uint8(backgrounds), keys.clone(), _bias_groups(keys, keys), keys.clone(),
             torch.zeros_like(ink, dtype=torch.bool),
