@@ -14,6 +14,12 @@ from rich.console import Console
 from benchsuite.errors import ConfigError
 
 
+def one_paragraph(error: Exception) -> str:
+    """The message on one line, without the call-site notes that gin appends to errors raised under it."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("In call to configurable"))
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchsuite.report import summary_table
     from benchsuite.run import execute
@@ -65,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return args.handler(args)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_paragraph(error)}", file=sys.stderr)
         return 2
 
 

@@ -38,10 +38,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _describe(value: Any) -> str:
+    name = getattr(value, "registered_name", None)
+    kinds = [registry.kind for registry in (METHODS, DATASETS, BACKBONES) if name in registry]
+    return f"{name} (a registered {kinds[0]})" if kinds else repr(value)
+
+
 def _check_kind(binding: str, value: Any, ok: bool, registry) -> None:
     if not ok:
         raise ConfigError(
-            f"Gin binding {binding} is {value!r}, which is not a registered {registry.kind}. Bind one of "
+            f"Gin binding {binding} is {_describe(value)}, which is not a registered {registry.kind}. Bind one of "
             f"{', '.join(registry.names())}, e.g. {binding} = @{registry.names()[0]}"
             f"{'' if registry is BACKBONES else '()'}."
         )
@@ -155,7 +161,7 @@ def execute(
         provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
         try:
             record = run(run_dir=run_dir, provenance=provenance)
-        except ValueError as error:
+        except (ValueError, RuntimeError) as error:
             if "Required bindings" not in str(error):
                 raise
             raise ConfigError(
