@@ -41,7 +41,7 @@ def test_every_split_is_well_formed(backgrounds, texture, waterbirds):
             split = dataset.split(name)
             assert split.images.dtype == torch.uint8 and split.images.shape[1:] == (3, 16, 16)
             assert split.masks.shape == (len(split), 16, 16) and split.masks.dtype == torch.bool
-            assert 0 <= split.groups.min() and split.groups.max() < dataset.num_groups
+            assert split.groups.min() >= 0 and split.groups.max() < dataset.num_groups
             assert split.labels.max() < dataset.num_classes
 
 
