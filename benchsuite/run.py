@@ -83,7 +83,7 @@ def run(
     method.to(trainer.device)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer.checkpoint_path = run_dir / records.CHECKPOINT
+    trainer.run_dir = run_dir
     resumed = trainer.checkpoint_path.exists()
 
     def log_evaluation(stage: str, epoch: int, train_loss: float, evaluation: Evaluation) -> None:
@@ -122,6 +122,7 @@ def run(
             "wall_time_s": round(time.perf_counter() - start, 2),
             "peak_memory": records.peak_memory(trainer.device),
             "gin_config": gin.operative_config_str(),
+            "method_details": method.record_details(),
         }
         records.write_json_atomic(run_dir / records.RECORD, record)
     return record

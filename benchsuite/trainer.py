@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
 from benchsuite.datasets.base import Batch, Split
+from benchsuite.records import CHECKPOINT
 from benchsuite.schedules import constant_schedule
 
 # Optimizers that gin files name, e.g. `Trainer.optimizer = @torch.optim.SGD` and `torch.optim.SGD.momentum = 0.9`.
@@ -155,10 +156,15 @@ class Trainer:
         self.device = pick_device(device)
         self.progress = progress
         self.generator = torch.Generator()
-        self.checkpoint_path: Path | None = None
+        #: the run's folder (set by `run`); None trains without checkpoints, as in unit tests
+        self.run_dir: Path | None = None
         #: called after each evaluation with (stage name, epoch, mean training loss, evaluation)
         self.log_evaluation: Callable[[str, int, float, Evaluation], None] = lambda *args: None
         self._stage_index = 0
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / CHECKPOINT
 
     def make_optimizer(
         self, params: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float | None = None

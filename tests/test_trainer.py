@@ -59,7 +59,7 @@ def _trainer_and_stage(folder, lr=0.1):
     model = _Linear()
     trainer = Trainer(batch_size=8, optimizer=torch.optim.SGD, lr=lr, progress=False, device="cpu")
     trainer.generator.manual_seed(0)
-    trainer.checkpoint_path = folder / "checkpoint.pt"
+    trainer.run_dir = folder
     return model, trainer, trainer.stage("train", model, model.step, _regression_split(), epochs=4)
 
 

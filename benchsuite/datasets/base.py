@@ -19,8 +19,35 @@ from torch import Tensor
 Batch = dict[str, Tensor]
 
 
+class _Batches(abc.ABC):
+    """Batch iteration by index for anything with `__len__` and `take(index)`."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def take(self, index: Tensor) -> Batch:
+        """The items at `index` as a batch dict."""
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        stop = len(self) - len(self) % batch_size if drop_last else len(self)
+        for start in range(0, stop, batch_size):
+            yield self.take(order[start : start + batch_size])
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
+
+
 @dataclass(frozen=True)
-class Split:
+class Split(_Batches):
     """One split held in memory.
 
     images: (N, C, H, W) uint8. labels, groups: (N,) int64. backgrounds: (N,) int64 background label,
@@ -54,21 +81,31 @@ class Split:
             batch["mask"] = self.masks[index]
         return batch
 
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-    ) -> Iterator[Batch]:
-        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        stop = len(self) - len(self) % batch_size if drop_last else len(self)
-        for start in range(0, stop, batch_size):
-            yield self.take(order[start : start + batch_size])
+    def subset(self, index: Tensor) -> IndexedSplit:
+        """The items at `index`, repeats allowed (JTT's upsampling), as a view that copies no image."""
+        return IndexedSplit(self, index)
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
+
+@dataclass(frozen=True)
+class IndexedSplit(_Batches):
+    """A view of `base` at `index`: batches gather from the base split, so upsampling costs no memory."""
+
+    base: Split
+    index: Tensor
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, index: Tensor) -> Batch:
+        return self.base.take(self.index[index])
+
+    @property
+    def labels(self) -> Tensor:
+        return self.base.labels[self.index]
+
+    @property
+    def groups(self) -> Tensor:
+        return self.base.groups[self.index]
 
 
 class Dataset(abc.ABC):

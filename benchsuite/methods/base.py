@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
-from benchsuite.augment import normalize
-from benchsuite.backbones import Backbone
+from benchsuite.augment import ContrastiveAugment, normalize
+from benchsuite.backbones import Backbone, projection_head
 from benchsuite.datasets.base import Batch, Dataset
 from benchsuite.evaluation import LinearProbe, evaluate_classifier
 from benchsuite.trainer import Evaluation, Stage, Trainer
@@ -54,6 +55,10 @@ class Method(nn.Module, abc.ABC):
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ConfigError if the method cannot run on `dataset` (CLAD needs masks)."""
+
+    def record_details(self) -> dict[str, Any]:
+        """Method-specific facts for the run record (JTT: T, lambda_up, the error set's size)."""
+        return {}
 
     def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
         evaluation: Evaluation = {}
@@ -97,8 +102,75 @@ class RepresentationMethod(Method):
         }
 
 
-def train_stage(method: Method, step: Callable[[Batch], Tensor], dataset: Dataset, trainer: Trainer) -> Stage:
+class TwoViewMethod(RepresentationMethod):
+    """Trained on two augmented views per image, without labels; subclasses build the encoders and the loss.
+
+    Both views of a batch go through an encoder in one forward pass, so batch-norm statistics cover all 2B
+    views as in the authors' code. Defaults are the DCL, HCL and WCL code's CIFAR settings: t = 0.5, a
+    512-d hidden layer and a 128-d projection.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        hidden_dim: int = 512,
+        projection_dim: int = 128,
+        augment: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.hidden_dim = hidden_dim
+        self.projection_dim = projection_dim
+        self.augment = augment if augment is not None else ContrastiveAugment()
+
+    def two_views(self, batch: Batch, dataset: Dataset) -> Tensor:
+        """(2B, C, H, W): two independent augmentations of every image, normalised, ordered [views 1; views 2]."""
+        images = batch["image"]
+        return self.normalized(torch.cat([self.augment(images), self.augment(images)]), dataset)
+
+    @abc.abstractmethod
+    def views_loss(self, views: Tensor) -> Tensor:
+        """The training loss of a (2B, C, H, W) batch of views."""
+
+    def optimizers(self, trainer: Trainer) -> list[torch.optim.Optimizer] | None:
+        """The stage's optimizers; None: one of the trainer's over all parameters."""
+        return None
+
+    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+        def step(batch: Batch) -> Tensor:
+            return self.views_loss(self.two_views(batch, dataset))
+
+        yield train_stage(self, step, dataset, trainer, optimizers=self.optimizers(trainer))
+
+
+class ContrastiveMethod(TwoViewMethod):
+    """One encoder and projection head; subclasses give the contrastive loss of the two views' projections."""
+
+    def setup(self, backbone: BackboneFactory, dataset: Dataset) -> None:
+        self.encoder = backbone()
+        self.head = projection_head(self.encoder.feature_dim, self.hidden_dim, self.projection_dim)
+
+    @abc.abstractmethod
+    def loss(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """The contrastive loss of the two views' projections (B, D) each."""
+
+    def views_loss(self, views: Tensor) -> Tensor:
+        return self.loss(*self.head(self.encoder(views)).chunk(2))
+
+
+def train_stage(
+    method: Method,
+    step: Callable[[Batch], Tensor],
+    dataset: Dataset,
+    trainer: Trainer,
+    optimizers: list[torch.optim.Optimizer] | None = None,
+) -> Stage:
     """The single stage most methods have: all of the method's parameters, the training split, evaluation."""
     return trainer.stage(
-        "train", method, step, dataset.split("train"), evaluate=lambda: method.evaluate(dataset, trainer)
+        "train",
+        method,
+        step,
+        dataset.split("train"),
+        optimizers=optimizers,
+        evaluate=lambda: method.evaluate(dataset, trainer),
     )
