@@ -175,9 +175,10 @@ def reference_debiased_terms(
 def reference_debiased(
     z1: Tensor, z2: Tensor, t: float, tau_plus: float, beta: float, weights: Tensor | None = None
 ) -> float:
-    losses = [-math.log(pos / (pos + max(raw, floor))) for pos, raw, floor in reference_debiased_terms(
-        z1, z2, t, tau_plus, beta, weights
-    )]
+    losses = [
+        -math.log(pos / (pos + max(raw, floor)))
+        for pos, raw, floor in reference_debiased_terms(z1, z2, t, tau_plus, beta, weights)
+    ]
     return sum(losses) / len(losses)
 
 

@@ -86,7 +86,8 @@ def debiased_contrastive_loss(
       gives imp_j = 1 (no reweighting), and a negative beta would favour easy negatives.
     - reweighted sum R = sum_j w_j * imp_j * neg_j / mean_j(imp_j), with w_j = 1 when `weights` is None.
       `weights` (2B, N) is aligned with the negatives of `contrastive_similarities` (see `negative_mask`),
-      must be positive, and is detached here: the weights are given constants (WCL's difficulty weights).
+      must be >= 0 (not all 0 in a row), and is detached here: the weights are given constants (WCL's
+      difficulty weights).
     - Ng = (-tau_plus * N * pos + R) / (1 - tau_plus), clamped below at N * exp(-1/t) (DCL, Chuang et al.).
     - loss = -log(pos / (pos + Ng)).
 
