@@ -1,6 +1,8 @@
 """Command line: `python -m benchsuite run | list`.
 
-Bad input (a gin file, a binding, a path) prints one paragraph on stderr and exits with status 2.
+Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
+name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
+(repeatable) to load a plugin module that is not installed; installed plugins load by themselves.
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ def one_paragraph(error: Exception) -> str:
     return " ".join(line for line in lines if line and not line.startswith("In call to configurable"))
 
 
+def _load_plugins(args: argparse.Namespace) -> None:
+    from benchsuite import plugins
+
+    plugins.load_entry_points()
+    for module in args.plugin:
+        plugins.load_module(module)
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchsuite.report import summary_table
     from benchsuite.run import execute
 
-    outcome = execute(args.gin, args.gin_param, results=args.results, force=args.force)
+    _load_plugins(args)
+    # `import` lines make the --plugin modules part of the canonical config: the run id and the record's
+    # gin config name them, as they would for a gin file's own import lines.
+    bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
+    outcome = execute(args.gin, bindings, results=args.results, force=args.force)
     console = Console()
     if outcome.already_finished:
         console.print(
@@ -37,12 +51,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    """One line per registered class: kind, name, distribution ("-" if not installed), module, summary;
+    then one line per broken plugin: "broken", entry point name, distribution, entry point and error."""
+    from benchsuite import plugins
     from benchsuite.registry import BACKBONES, DATASETS, METHODS
 
+    _load_plugins(args)
     for registry in (METHODS, DATASETS, BACKBONES):
         for name, cls in registry.items():
             summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            print(f"{registry.kind:<9} {name:<22} {cls.__module__:<32} {summary}")
+            distribution = registry.source(name).distribution or "-"
+            print(f"{registry.kind:<9} {name:<22} {distribution:<26} {cls.__module__:<34} {summary}")
+    for plugin in plugins.broken():
+        where = f"{plugin.group}: {plugin.name} = {plugin.value}"
+        print(f"{'broken':<9} {plugin.name:<22} {plugin.distribution or '-':<26} {where} failed: {plugin.error}")
     return 0
 
 
@@ -61,6 +83,11 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
     listing.set_defaults(handler=_list)
+    for command in (run, listing):
+        command.add_argument(
+            "--plugin", action="append", default=[], metavar="MODULE",
+            help="import a plugin module that is not installed, e.g. my_methods.mixup (repeatable)",
+        )
     return top
 
 

@@ -2,6 +2,10 @@
 
 Includes inside gin files are resolved against the `gin/` folder that holds the file (so
 `include 'methods/erm.gin'` works from any working directory) and then the working directory.
+
+Parsing first loads the installed plugins (benchsuite.plugins), so gin files bind their classes like the
+built-ins; a gin `import` line loads a plugin module that is not installed. A name that a broken plugin
+would have provided, or an import that fails, is one paragraph saying which plugin or module and why.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import gin
 from gin import config as gin_config
 
+from benchsuite import plugins
 from benchsuite.errors import ConfigError
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
 
@@ -56,22 +61,38 @@ def _parameters_of(name: str) -> str:
     return f" '{name}' accepts: {', '.join(names)}."
 
 
+#: errors that gin raises for a bad config itself; anything else comes from importing a module it names
+_GIN_ERRORS = (ValueError, OSError, SyntaxError, tokenize.TokenError, AttributeError, TypeError)
+
+
 def _explain(error: Exception, where: str) -> ConfigError:
     """One paragraph from a gin error: gin's own message names the file and line; add the valid choices."""
     message = " ".join(line.strip() for line in str(error).splitlines() if line.strip() and line.strip() != "^")
     if not re.search(r'In (file|bindings string)', message):
         message = f"{message} (in {where})"
+    if isinstance(error, ConfigError):  # raised by the suite while gin imported a module (a duplicate name)
+        return ConfigError(message)
     hint = ""
     owner = re.search(r"Configurable '([\w.]+)' doesn't have a parameter", message)
+    unknown = re.search(r"No configurable matching (?:reference )?'@?([\w.]+)", message)
+    if isinstance(error, ImportError) or not isinstance(error, _GIN_ERRORS):
+        # an `import` line: the module is missing, or importing it raised
+        kind = "was not found" if isinstance(error, ImportError) else "failed to import"
+        return ConfigError(
+            f"Invalid gin configuration: a module named by an import statement {kind}: "
+            f"{type(error).__name__}: {message}. Plugin modules that are not "
+            "installed must lie in a directory on PYTHONPATH."
+        )
     if owner:
         hint = _parameters_of(owner.group(1))
-    elif "No configurable matching" in message:
-        hint = " " + registered_choices()
+    elif unknown:
+        hint = plugins.failure_hint(unknown.group(1).rpartition(".")[2]) or " " + registered_choices()
     return ConfigError(f"Invalid gin configuration: {message}.{hint}")
 
 
 def parse(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None:
     """Clear gin, then parse `files` in order and `bindings` after them; raise ConfigError on any problem."""
+    plugins.load_entry_points()
     gin.clear_config()
     for file in map(Path, files):
         if not file.is_file():
@@ -81,12 +102,17 @@ def parse(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None:
             gin.add_config_file_search_path(str(root))
         try:
             gin.parse_config_file(str(file), skip_unknown=False)
-        except (ValueError, OSError, SyntaxError, tokenize.TokenError, AttributeError, TypeError) as error:
+        except Exception as error:  # gin's own errors, and whatever a module named by an `import` line raises
             gin.clear_config()
             raise _explain(error, f'file "{file}"') from None
     for binding in bindings:
         try:
             gin.parse_config(binding, skip_unknown=False)
-        except (ValueError, SyntaxError, tokenize.TokenError, AttributeError, TypeError) as error:
+        except Exception as error:
             gin.clear_config()
             raise _explain(error, f"--gin-param '{binding}'") from None
+    try:
+        plugins.check_config(gin.config_str())
+    except ConfigError:
+        gin.clear_config()
+        raise

@@ -39,7 +39,6 @@ from benchsuite.registry import DATASETS
 #: bump when the generator changes, so that stale caches are not reused
 GENERATOR_VERSION = 2
 _INK_THRESHOLD = 0.3  # digit intensity (0-1) above which a pixel is foreground
-_NO_BACKGROUND = -1  # background label of Only-FG images
 
 
 def _cache_dir(cache_dir: str | None) -> Path:
@@ -74,10 +73,11 @@ def _stripes(angle: Tensor, frequency: Tensor, phase: Tensor, size: int) -> Tens
     return 0.5 + 0.5 * torch.sin(2 * math.pi * frequency.view(-1, 1, 1) * along + phase.view(-1, 1, 1))
 
 
-def _place_digits(digits: Tensor, size: int, generator: torch.Generator) -> Tensor:
-    """Scale (55-70% of the image side) and shift each 8x8 digit at random: (n, size, size) ink in [0, 1]."""
+def _place_digits(digits: Tensor, size: int, scale_range: tuple[float, float], generator: torch.Generator) -> Tensor:
+    """Scale (a share `scale_range` of the image side) and shift each 8x8 digit at random: (n, size, size) ink."""
     n = len(digits)
-    scale = 0.55 + 0.15 * torch.rand(n, generator=generator)
+    low, high = scale_range
+    scale = low + (high - low) * torch.rand(n, generator=generator)
     shift = (1 - scale).unsqueeze(1) * (2 * torch.rand(n, 2, generator=generator) - 1)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
@@ -97,11 +97,21 @@ class _Family:
     learn the family, not memorise one image.
     """
 
-    def __init__(self, hues: list[float], angles: list[float], frequencies: list[float], noise: float) -> None:
+    def __init__(
+        self,
+        hues: list[float],
+        angles: list[float],
+        frequencies: list[float],
+        noise: float,
+        saturation: float = 0.85,
+        dark: float = 0.35,
+    ) -> None:
         self.hues = torch.tensor(hues)
         self.angles = torch.tensor(angles)
         self.frequencies = torch.tensor(frequencies)
         self.noise = noise
+        self.saturation = saturation
+        self.dark = dark
 
     def draw(self, keys: Tensor, size: int, generator: torch.Generator) -> Tensor:
         """(n, 3, size, size) pattern instances of the families `keys`."""
@@ -110,8 +120,8 @@ class _Family:
         brightness = 0.85 + 0.15 * torch.rand(n, generator=generator)
         phase = 2 * math.pi * torch.rand(n, generator=generator)
         stripes = _stripes(self.angles[keys], self.frequencies[keys], phase, size).unsqueeze(1)
-        bright = _hsv(hue, 0.85, 1.0).view(n, 3, 1, 1)
-        dark = _hsv(hue, 0.85, 0.35).view(n, 3, 1, 1)
+        bright = _hsv(hue, self.saturation, 1.0).view(n, 3, 1, 1)
+        dark = _hsv(hue, self.saturation, self.dark).view(n, 3, 1, 1)
         pattern = (stripes * bright + (1 - stripes) * dark) * brightness.view(n, 1, 1, 1)
         return pattern + self.noise * torch.randn(n, 3, size, size, generator=generator)
 
@@ -146,6 +156,10 @@ class _SyntheticDigits(Dataset):
     """Shared machinery: digit pools, sizes, the cache, and split lookup. Subclasses build the splits."""
 
     has_masks: ClassVar[bool] = True
+    #: digit size range, as a share of the image side
+    digit_scale: ClassVar[tuple[float, float]] = (0.55, 0.70)
+    #: smallest train, val or test size (Waterbirds needs one image per group)
+    min_split_size: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -162,16 +176,22 @@ class _SyntheticDigits(Dataset):
         self.seed = seed
         self.cache_dir = cache_dir
         self.bias = bias
-        for name, value in bias.items():
+        name = type(self).__name__
+        if image_size < 8:
+            raise ConfigError(f"{name}.image_size = {image_size}: images must be at least 8 px, the digits' size.")
+        for split, n in self.sizes.items():
+            if n < self.min_split_size:
+                raise ConfigError(f"{name}.{split}_size = {n}: a split needs at least {self.min_split_size} images.")
+        for key, value in bias.items():
             if not 0 <= value <= 1:
-                raise ConfigError(f"{type(self).__name__}.{name} = {value}: a share must lie in [0, 1].")
+                raise ConfigError(f"{name}.{key} = {value}: a share must lie in [0, 1].")
 
     @property
     def splits(self) -> tuple[str, ...]:
         return ("train", *self.eval_splits)
 
     def split(self, name: str) -> Split:
-        if name not in self._splits:
+        if name not in self.splits:  # checked before building, so that a typo costs no generation
             raise ConfigError(
                 f"{self.registered_name} has no split '{name}'. Its splits: {', '.join(self.splits)}."
             )
@@ -183,7 +203,7 @@ class _SyntheticDigits(Dataset):
             **self.bias,
         }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        return _cache_dir(self.cache_dir) / f"{type(self).__name__}-{digest}.pt"
+        return _cache_dir(self.cache_dir) / f"{type(self).__name__}-v{GENERATOR_VERSION}-{digest}.pt"
 
     @cached_property
     def _splits(self) -> dict[str, Split]:
@@ -208,7 +228,7 @@ class _SyntheticDigits(Dataset):
         """n digits drawn with replacement from a pool and placed at random: (ink (n, size, size), labels)."""
         images, labels = pool
         index = torch.randint(len(labels), (n,), generator=generator)
-        return _place_digits(images[index], self.image_size, generator), labels[index]
+        return _place_digits(images[index], self.image_size, self.digit_scale, generator), labels[index]
 
 
 def _white(n: int, size: int, generator: torch.Generator) -> Tensor:
@@ -228,8 +248,9 @@ class SyntheticBackgrounds(_SyntheticDigits):
     Splits: train, val and test (the Background Challenge's Original) with backgrounds agreeing with the
     class in a share `background_agreement` of images (0.1 makes backgrounds independent of the class, the
     Mixed-Rand training control); from the test digits: mixed_same (a new background of the class's own
-    family), mixed_rand (a background family drawn uniformly), only_fg (the digit on black, background
-    label -1) and only_bg_t (the test images' backgrounds alone, labelled by their family).
+    family), mixed_rand (a background family drawn uniformly), only_fg (the digit on black; background label
+    and group stay those of the Original image) and only_bg_t (the Original images' backgrounds alone,
+    labelled by their family).
     Group = 2 * label + (background != label).
     """
 
@@ -238,6 +259,7 @@ class SyntheticBackgrounds(_SyntheticDigits):
     eval_splits = ("val", "test", "mixed_same", "mixed_rand", "only_fg", "only_bg_t")
     biased_split = "mixed_same"
     debiased_split = "mixed_rand"
+    _FAMILIES = _ten_families(noise=0.05)
 
     def __init__(
         self,
@@ -257,7 +279,7 @@ class SyntheticBackgrounds(_SyntheticDigits):
         return f"digit {group // 2} / {'other' if group % 2 else 'own'} background"
 
     def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
-        size, families = self.image_size, _ten_families(noise=0.05)
+        size, families = self.image_size, self._FAMILIES
 
         def on_backgrounds(ink: Tensor, labels: Tensor, keys: Tensor, foreground: Tensor, backgrounds: Tensor) -> Split:
             images, masks = _compose(ink, foreground, backgrounds)
@@ -276,8 +298,8 @@ class SyntheticBackgrounds(_SyntheticDigits):
         ):
             variant_backgrounds = families.draw(variant_keys, size, generator)
             splits[name] = on_backgrounds(ink, labels, variant_keys, foreground, variant_backgrounds)
-        none = torch.full_like(labels, _NO_BACKGROUND)
-        splits["only_fg"] = on_backgrounds(ink, labels, none, foreground, torch.zeros_like(backgrounds))
+        # Only-FG keeps the background label (and so the group) of the Original image whose background it lost.
+        splits["only_fg"] = on_backgrounds(ink, labels, keys, foreground, torch.zeros_like(backgrounds))
         splits["only_bg_t"] = Split(
             _to_uint8(backgrounds), keys.clone(), _bias_groups(keys, keys), keys.clone(),
             torch.zeros_like(ink, dtype=torch.bool),
@@ -290,12 +312,14 @@ class SyntheticWaterbirds(_SyntheticDigits):
     """2 classes (digits 0-4 and 5-9, many shapes per class like bird species) on two background families.
 
     Training backgrounds ("places") agree with the label in a share `background_agreement` of images;
-    val and test hold the 4 groups in equal numbers. Group = 2 * label + place; groups 0 and 3 are aligned.
+    val and test hold the 4 groups in equal numbers (a size not divisible by 4 is rounded down).
+    Group = 2 * label + place; groups 0 and 3 are aligned.
     """
 
     num_classes = 2
     num_groups = 4
     eval_splits = ("val", "test")
+    min_split_size = 4
     _PLACES = _Family(hues=[0.3, 0.6], angles=[0.0, math.pi / 2], frequencies=[3.0, 6.0], noise=0.05)
 
     def __init__(

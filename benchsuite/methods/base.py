@@ -1,6 +1,6 @@
 """What a method is: it builds its modules, yields its training stages, and is evaluated.
 
-The Trainer calls, in order: `setup(backbone, dataset)` once (build every module, so that a checkpoint can
+`run` calls, in order: `setup(backbone, dataset)` once (build every module, so that a checkpoint can
 be restored into them), then `fit(dataset, trainer)`, which runs each stage that `stages` yields through
 `Trainer.fit` and returns the last evaluation: row label -> metrics. A method whose stages depend on an
 earlier stage's outcome (JTT's error set) computes it between two yields.
