@@ -45,18 +45,28 @@ def _cache_dir(cache_dir: str | None) -> Path:
     return Path(cache_dir or os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite")
 
 
-def _digit_pools(seed: int) -> dict[str, tuple[Tensor, Tensor]]:
-    """Disjoint stratified train/val/test pools of the 1797 digits: (images (n, 1, 8, 8) in [0, 1], labels)."""
+def _load_digits() -> tuple[Tensor, Tensor]:
+    """scikit-learn's 1797 handwritten digits: images (n, 1, 8, 8) in [0, 1] and labels (n,)."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16
-    labels = torch.tensor(digits.target, dtype=torch.long)
+    return torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16, torch.tensor(digits.target)
+
+
+def _pool_indices(labels: Tensor, seed: int) -> dict[str, Tensor]:
+    """Disjoint train/val/test pools (60/20/20, stratified by class) of the digit indices."""
+    from sklearn.model_selection import train_test_split
+
     index = torch.arange(len(labels))
     train, rest = train_test_split(index, test_size=0.4, stratify=labels, random_state=seed)
     val, test = train_test_split(rest, test_size=0.5, stratify=labels[rest], random_state=seed)
-    return {name: (images[i], labels[i]) for name, i in (("train", train), ("val", val), ("test", test))}
+    return {"train": train, "val": val, "test": test}
+
+
+def _digit_pools(seed: int) -> dict[str, tuple[Tensor, Tensor]]:
+    """The digit pools: (images, labels) per split, so that test digits are never seen in training."""
+    images, labels = _load_digits()
+    return {name: (images[i], labels[i]) for name, i in _pool_indices(labels, seed).items()}
 
 
 def _hsv(hue: Tensor, saturation: float, value: float) -> Tensor:
@@ -104,23 +114,27 @@ class _Family:
         frequencies: list[float],
         noise: float,
         saturation: float = 0.85,
+        value: float = 1.0,
         dark: float = 0.35,
+        hue_jitter: float = 0.02,
     ) -> None:
         self.hues = torch.tensor(hues)
         self.angles = torch.tensor(angles)
         self.frequencies = torch.tensor(frequencies)
         self.noise = noise
         self.saturation = saturation
+        self.value = value
         self.dark = dark
+        self.hue_jitter = hue_jitter
 
     def draw(self, keys: Tensor, size: int, generator: torch.Generator) -> Tensor:
         """(n, 3, size, size) pattern instances of the families `keys`."""
         n = len(keys)
-        hue = (self.hues[keys] + 0.02 * torch.randn(n, generator=generator)) % 1
+        hue = (self.hues[keys] + self.hue_jitter * torch.randn(n, generator=generator)) % 1
         brightness = 0.85 + 0.15 * torch.rand(n, generator=generator)
         phase = 2 * math.pi * torch.rand(n, generator=generator)
         stripes = _stripes(self.angles[keys], self.frequencies[keys], phase, size).unsqueeze(1)
-        bright = _hsv(hue, self.saturation, 1.0).view(n, 3, 1, 1)
+        bright = _hsv(hue, self.saturation, self.value).view(n, 3, 1, 1)
         dark = _hsv(hue, self.saturation, self.dark).view(n, 3, 1, 1)
         pattern = (stripes * bright + (1 - stripes) * dark) * brightness.view(n, 1, 1, 1)
         return pattern + self.noise * torch.randn(n, 3, size, size, generator=generator)

@@ -16,7 +16,7 @@ from benchsuite.trainer import Stage, Trainer
 
 @METHODS.register("ERM")
 class ERM(SupervisedMethod):
-    """Cross-entropy on augmented training images (augment: a batched augmentation, default crop + flip)."""
+    """ERM: cross-entropy on augmented training images (augment: batched, default crop with padding + flip)."""
 
     def __init__(self, augment: nn.Module | None = None) -> None:
         super().__init__()
