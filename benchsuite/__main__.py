@@ -1,4 +1,4 @@
-"""Command line: `python -m benchsuite run | list`.
+"""Command line: `python -m benchsuite run | list | leaderboard`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
@@ -80,6 +80,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
     run.add_argument("--force", action="store_true", help="run again even if this config already finished")
     run.set_defaults(handler=_run)
+
+    from benchsuite.leaderboard.cli import add_parser as add_leaderboard  # argparse only: polars loads on use
+
+    add_leaderboard(commands)
 
     listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
     listing.set_defaults(handler=_list)

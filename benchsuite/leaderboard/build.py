@@ -1,0 +1,159 @@
+"""`generate`: update the index of a results folder, select and aggregate, and write the leaderboards folder.
+
+The folder is written whole into a temporary sibling and then swapped in, so that readers never see half a
+leaderboard; the folder it replaces must be one this command wrote (its README carries the marker).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from benchsuite.errors import ConfigError
+from benchsuite.leaderboard import index as run_index
+from benchsuite.leaderboard.pages import MARKER, Page, dataset_page, file_stem, readme
+from benchsuite.leaderboard.plots import bias_plot
+from benchsuite.leaderboard.reported import reported_for
+from benchsuite.leaderboard.rules import rule_named
+from benchsuite.leaderboard.selection import ENTRY, select
+from benchsuite.leaderboard.tables import row_rank
+
+
+@dataclass
+class Summary:
+    """What a generation read and wrote, for the command's printed summary."""
+
+    out: Path
+    rule: str
+    folders: int
+    used: int
+    skipped: list[tuple[str, str]]
+    changed: int
+    removed: int
+    files: list[str] = field(default_factory=list)
+
+
+def source_commit() -> str:
+    """The suite's commit, and whether its package (not results/ or leaderboards/) has uncommitted changes."""
+    package = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=package, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return f"`{commit}`" + (" (the benchsuite package had uncommitted changes)" if dirty else "")
+
+
+def _check_results(results: Path) -> None:
+    if not results.is_dir():
+        raise ConfigError(
+            f"The results folder {results} does not exist (--results). Run experiments first "
+            "(python -m benchsuite run --gin gin/default.gin) or pass the folder that holds "
+            "<experiment>/<run_id>/record.json."
+        )
+
+
+def _replace_folder(out: Path, written: Path) -> None:
+    readme_path = out / "README.md"
+    if out.exists() and any(out.iterdir()):
+        ours = readme_path.is_file() and MARKER in readme_path.read_text(errors="replace")
+        if not ours:
+            raise ConfigError(
+                f"The output folder {out} (--out) exists and was not written by `python -m benchsuite leaderboard` "
+                "(its README.md lacks the generated marker); it is replaced whole, so pass a new or generated folder."
+            )
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.replace(out, old / out.name)
+    os.replace(written, out)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def generate(
+    results: Path, out: Path, selection: str = "last-epoch", command: str = "python -m benchsuite leaderboard"
+) -> Summary:
+    """Write the leaderboards of `results` into `out` under the named selection rule; `command` is quoted."""
+    rule = rule_named(selection)
+    _check_results(results)
+    index = run_index.update(results)
+    runs = index.runs
+    skipped = runs.filter(pl.col("problem").is_not_null()).select("run", "problem").sort("run").rows()
+    used = len(runs) - len(skipped)
+    if used == 0:
+        found = (
+            f"{len(runs)} run folder(s), none usable ({len(skipped)} skipped: e.g. {skipped[0][0]}: {skipped[0][1]})"
+            if skipped else "no run folders"
+        )
+        raise ConfigError(
+            f"No finished run records under {results}: found {found}. A leaderboard needs at least one "
+            "<experiment>/<run_id>/record.json with status 'finished'; run experiments first "
+            "(python -m benchsuite run --gin gin/default.gin) or pass another --results folder."
+        )
+    chosen = select(runs, index.evaluations, rule)
+    if chosen.entries.is_empty():
+        raise ConfigError(
+            f"None of the {used} finished runs under {results} has a {rule.metric} score, which the selection rule "
+            f"{rule.name} needs; choose --selection last-epoch, or evaluate a validation split."
+        )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        pages = _write_pages(staging, chosen, rule)
+        commits = runs.filter(pl.col("problem").is_null()).group_by("commit").len().sort(
+            ["len", "commit"], descending=[True, False], nulls_last=True
+        ).rows()
+        (staging / "README.md").write_text(
+            readme(command, source_commit(), rule, pages, len(runs), [p for _, p in skipped], commits)
+        )
+        staging.chmod(0o755)
+        files = sorted(path.name for path in staging.iterdir())
+        _replace_folder(out, staging)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files)
+
+
+def _write_pages(folder: Path, chosen, rule) -> list[Page]:
+    pages = []
+    entries_by_dataset = chosen.entries.partition_by("dataset", as_dict=True, maintain_order=True)
+    runs_by_dataset = chosen.runs.partition_by("dataset", as_dict=True, maintain_order=True)
+    unselectable = chosen.unselectable.partition_by("dataset", as_dict=True, maintain_order=True)
+    for (dataset,), frame in sorted(entries_by_dataset.items()):
+        entries = frame.to_dicts()
+        runs = runs_by_dataset[(dataset,)]
+        missing = unselectable.get((dataset,))
+        page = dataset_page(
+            dataset, entries, missing.to_dicts() if missing is not None else [], reported_for(dataset), rule,
+            runs["run"].n_unique(),
+        )
+        stem = file_stem(dataset)
+        (folder / f"{stem}.md").write_text(page.text)
+        if page.plot:
+            measured = sorted(
+                (entry for entry in entries if entry.get("biased:n") and entry.get("debiased:n")),
+                key=lambda entry: (*row_rank(entry["row"]), entry["experiment"]),
+            )
+            seeds = runs.select(*ENTRY[1:], "biased", "debiased").to_dicts() if "biased" in runs.columns else []
+            bias_plot(
+                folder / f"{stem}.png", f"{dataset}\ndebiased vs biased accuracy (selection: {rule.name})",
+                measured, seeds, reported_for(dataset),
+            )
+        pages.append(page)
+    return pages

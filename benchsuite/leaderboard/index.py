@@ -1,0 +1,105 @@
+"""The consolidated index of a results folder: two parquet files kept beside the runs and updated
+incrementally, so that regenerating the leaderboards reads one stat per run instead of every record.
+
+`<results>/.leaderboard-index/runs.v1.parquet` has a row per run folder (its record.json's mtime and size,
+its facts or the reason it cannot be used); `evaluations.v1.parquet` a row per evaluation line of the usable
+runs. An update walks the folder, compares the stats with the runs table, reads only the new and changed
+folders, drops the removed ones, and rewrites the two files atomically (nothing when nothing changed).
+The version in the names changes whenever the index's columns change: an old index is then rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from benchsuite.errors import ConfigError
+from benchsuite.leaderboard.discover import walk
+from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, ingest
+
+INDEX_DIR = ".leaderboard-index"
+_RUNS = "runs.v1.parquet"
+_EVALUATIONS = "evaluations.v1.parquet"
+
+
+@dataclass
+class Index:
+    """The index's two tables and what the last update did."""
+
+    runs: pl.DataFrame
+    evaluations: pl.LazyFrame
+    added: int
+    removed: int
+    unchanged: int
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.write_parquet(temporary, statistics=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_previous(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    runs, evaluations = folder / _RUNS, folder / _EVALUATIONS
+    if not (runs.exists() and evaluations.exists()):
+        return None
+    try:
+        previous_runs = pl.read_parquet(runs)
+        previous_evaluations = pl.read_parquet(evaluations)
+    except (OSError, pl.exceptions.PolarsError):
+        return None  # a damaged index is rebuilt, it holds nothing that the run folders do not
+    if previous_runs.schema != pl.Schema(RUN_SCHEMA):
+        return None
+    return previous_runs, previous_evaluations
+
+
+def update(results: Path) -> Index:
+    """Bring the index of `results` up to date with its run folders and return it."""
+    folder = results / INDEX_DIR
+    stats = walk(results)
+    previous = _read_previous(folder)
+    if previous is None:
+        previous = pl.DataFrame(schema=RUN_SCHEMA), pl.DataFrame(schema=EVAL_SCHEMA)
+        stored = False
+    else:
+        stored = True
+    old_runs, old_evaluations = previous
+    known = old_runs.select("run", old_mtime="mtime_ns", old_size="size", known=pl.lit(True))
+    changed = (
+        stats.join(known, on="run", how="left", maintain_order="left")
+        .filter(
+            pl.col("known").is_null()
+            | pl.col("mtime_ns").ne_missing(pl.col("old_mtime"))
+            | pl.col("size").ne_missing(pl.col("old_size"))
+        )
+        .select(stats.columns)
+    )
+    gone = old_runs.join(stats.select("run"), on="run", how="anti")["run"]
+    if stored and changed.is_empty() and gone.is_empty():
+        return Index(old_runs, pl.scan_parquet(folder / _EVALUATIONS), 0, 0, len(stats))
+
+    fresh = ingest(results, changed)
+    replaced = pl.concat([changed["run"], gone])
+    runs = pl.concat([old_runs.filter(pl.col("run").is_in(replaced).not_()), fresh.runs]).sort("run")
+    evaluations = pl.concat(
+        [old_evaluations.filter(pl.col("run").is_in(replaced).not_()), fresh.evaluations], how="diagonal_relaxed"
+    ).sort("run", "line")
+    try:
+        folder.mkdir(exist_ok=True)
+        _write_parquet(evaluations, folder / _EVALUATIONS)
+        _write_parquet(runs, folder / _RUNS)
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot write the leaderboard index in {folder}: {error.strerror or error}. The index lives in the "
+            "results folder; make it writable or pass a --results folder that is."
+        ) from None
+    return Index(runs, evaluations.lazy(), len(changed), len(gone), len(stats) - len(changed))

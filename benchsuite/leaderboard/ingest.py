@@ -1,0 +1,172 @@
+"""Reading the run folders that are new or changed since the index was last updated.
+
+Each record is checked on its own, so that one truncated or foreign file costs only its own run: a run
+that cannot be used gets a `problem` (one line: what is wrong) instead of its facts, and is counted in the
+summary. Only the metrics that tables and selection use are kept (per-split top1, top5 and worst_group,
+and biased, debiased and bg_gap); per-group accuracies stay in the run folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from benchsuite.records import METRICS, RECORD, SCHEMA_VERSION
+
+#: one row per run folder (valid or not): the index's runs table
+RUN_SCHEMA = {
+    "run": pl.String,
+    "mtime_ns": pl.Int64,
+    "size": pl.Int64,
+    "problem": pl.String,
+    "experiment": pl.String,
+    "dataset": pl.String,
+    "method": pl.String,
+    "seed": pl.Int64,
+    "setting": pl.String,
+    "commit": pl.String,
+}
+#: the fixed columns of the evaluations table; every kept metric adds a Float64 column named by its key
+EVAL_SCHEMA = {"run": pl.String, "line": pl.Int64, "stage": pl.String, "epoch": pl.Int64, "row": pl.String}
+
+_KEPT_METRIC = re.compile(r"^(?:[^/\s]+/(?:top1|top5|worst_group)|biased|debiased|bg_gap)$")
+_REQUIRED = ("dataset", "method", "seed", "gin_config", "metrics")
+#: gin lines that do not define a hyperparameter setting: the seed, and presentation-only bindings
+_NOT_SETTING = ("run.seed =", "run.seed=", "Trainer.progress")
+
+
+class BrokenRun(ValueError):
+    """A run folder that cannot be used; the message is the one-line reason shown in the summary."""
+
+
+def setting_id(gin_config: str) -> str:
+    """12 hex digits naming the hyperparameter setting: the operative config with the seed removed."""
+    kept = "\n".join(line for line in gin_config.splitlines() if not line.strip().startswith(_NOT_SETTING))
+    return hashlib.sha256(kept.encode()).hexdigest()[:12]
+
+
+def _load_json(text: str, what: str) -> Any:
+    if not text.strip():
+        raise BrokenRun(f"{what} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BrokenRun(
+            f"{what} is not JSON ({error.msg} at line {error.lineno}, column {error.colno}; truncated?)"
+        ) from None
+
+
+def _kept_metrics(metrics: Any, where: str) -> dict[str, float]:
+    if not isinstance(metrics, dict):
+        raise BrokenRun(f"{where}: metrics are not a JSON object")
+    kept = {}
+    for key, value in metrics.items():
+        if value is not None and _KEPT_METRIC.match(key):  # null: not measured, like a key left out
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BrokenRun(f"{where}: metric {key!r} is {value!r}, not a number")
+            kept[key] = float(value)
+    return kept
+
+
+def check_record(record: Any) -> dict[str, Any]:
+    """The record if the leaderboard can use it; else BrokenRun saying why (unknown schema, not finished...)."""
+    if not isinstance(record, dict):
+        raise BrokenRun("record.json is not a JSON object")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BrokenRun(f"unknown schema_version {version!r} (this suite reads {SCHEMA_VERSION})")
+    status = record.get("status")
+    if status == "running":
+        raise BrokenRun("still running (status 'running')")
+    if status == "failed":
+        raise BrokenRun(f"failed: {record.get('error') or 'no error recorded'}")
+    if status != "finished":
+        raise BrokenRun(f"status {status!r}, not 'finished'")
+    missing = [key for key in _REQUIRED if key not in record]
+    if missing:
+        raise BrokenRun(f"record.json lacks {', '.join(missing)}")
+    if not isinstance(record["seed"], int) or isinstance(record["seed"], bool):
+        raise BrokenRun(f"seed is {record['seed']!r}, not an integer")
+    if not isinstance(record["gin_config"], str):
+        raise BrokenRun("gin_config is not a string")
+    return record
+
+
+def _evaluations(run: str, folder: Path, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """metrics.jsonl's lines (kept metrics only); a run without one contributes its record's final metrics."""
+    try:
+        text = (folder / METRICS).read_text()
+    except FileNotFoundError:
+        text = ""
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        entry = _load_json(line, f"metrics.jsonl line {number}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("row"), str):
+            raise BrokenRun(f"metrics.jsonl line {number} is not an evaluation (no 'row')")
+        epoch = entry.get("epoch")
+        rows.append({
+            "run": run, "line": number, "stage": entry.get("stage"), "row": entry["row"],
+            "epoch": epoch if isinstance(epoch, int) else None,
+            **_kept_metrics(entry, f"metrics.jsonl line {number}"),
+        })
+    if rows:
+        return rows
+    # older or imported runs may have no metrics.jsonl: their record's metrics are the last evaluation
+    final = record["metrics"]
+    if not isinstance(final, dict) or not final:
+        raise BrokenRun("no metrics.jsonl and no metrics in record.json")
+    return [
+        {"run": run, "line": 0, "stage": None, "epoch": None, "row": row, **_kept_metrics(metrics, f"metrics of {row}")}
+        for row, metrics in final.items()
+    ]
+
+
+@dataclass
+class Ingested:
+    """The runs and evaluations tables' rows for a batch of run folders."""
+
+    runs: pl.DataFrame
+    evaluations: pl.DataFrame
+    metric_columns: list[str] = field(default_factory=list)
+
+
+def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
+    """Read the run folders named in `stats` (a walk's rows) and return their index rows."""
+    runs: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    for run, mtime, size in stats.iter_rows():
+        folder = results / run
+        facts: dict[str, Any] = {"run": run, "mtime_ns": mtime, "size": size}
+        try:
+            if mtime is None:
+                raise BrokenRun("no record.json (still running, or stopped before finishing)")
+            record = check_record(_load_json((folder / RECORD).read_text(errors="replace"), "record.json"))
+            rows = _evaluations(run, folder, record)
+        except BrokenRun as broken:
+            runs.append({**facts, "problem": str(broken)})
+            continue
+        except OSError as error:
+            runs.append({**facts, "problem": f"cannot be read: {error.strerror or error}"})
+            continue
+        git = record.get("git") if isinstance(record.get("git"), dict) else {}
+        runs.append({
+            **facts, "problem": None, "experiment": run.split("/")[0], "dataset": str(record["dataset"]),
+            "method": str(record["method"]), "seed": record["seed"], "setting": setting_id(record["gin_config"]),
+            "commit": git.get("commit") if isinstance(git.get("commit"), str) else None,
+        })
+        evaluations.extend(rows)
+    metric_columns = sorted({key for row in evaluations for key in row} - set(EVAL_SCHEMA))
+    schema = {**EVAL_SCHEMA, **dict.fromkeys(metric_columns, pl.Float64)}
+    return Ingested(
+        runs=pl.from_dicts(runs, schema=RUN_SCHEMA) if runs else pl.DataFrame(schema=RUN_SCHEMA),
+        evaluations=pl.from_dicts(evaluations, schema=schema) if evaluations else pl.DataFrame(schema=schema),
+        metric_columns=metric_columns,
+    )

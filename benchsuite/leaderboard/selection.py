@@ -1,0 +1,84 @@
+"""Model selection after the fact, then the mean and spread over seeds.
+
+A leaderboard entry is one row label (a method's evaluated model: "ERM", "WCL (E_d)", ...) of one
+experiment on one dataset. Its runs differ by seed and possibly by hyperparameter setting (the operative
+gin config without the seed). For each run the rule picks one evaluation of the final stage (the last one,
+or the best on validation); the setting with the best mean validation score over its seeds is chosen; the
+entry then reports the mean, sample std (ddof = 1) and count of each metric over that setting's seeds.
+Everything below is one lazy polars query over the index, whatever the number of runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from benchsuite.leaderboard.ingest import EVAL_SCHEMA
+from benchsuite.leaderboard.rules import Rule
+
+ENTRY = ("dataset", "experiment", "row")
+
+
+@dataclass
+class Selection:
+    """entries: one row per entry with `<metric>:mean`, `<metric>:std`, `<metric>:n` columns, `n` (seeds),
+    `setting`, `settings` (how many were compared) and `ranked` (whether validation could rank them);
+    runs: the chosen evaluation of every run of the chosen settings; unselectable: per entry, the runs that
+    had no validation score under a best-validation rule and were left out."""
+
+    entries: pl.DataFrame
+    runs: pl.DataFrame
+    unselectable: pl.DataFrame
+    metrics: list[str]
+
+
+def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selection:
+    """Apply `rule` to the usable runs of the index and aggregate over seeds."""
+    metrics = [name for name in evaluations.collect_schema().names() if name not in EVAL_SCHEMA]
+    if rule.metric not in metrics:
+        evaluations = evaluations.with_columns(pl.lit(None, pl.Float64).alias(rule.metric))
+        metrics.append(rule.metric)
+    score = pl.col(rule.metric)
+    usable = runs.lazy().filter(pl.col("problem").is_null()).select("run", *ENTRY[:2], "setting", "seed")
+    lines = (
+        evaluations.join(usable, on="run")
+        # a NaN (a diverged model) is no score: NaN would sort above every number
+        .with_columns(pl.col(metrics).fill_nan(None))
+        # only the final stage's model is the method's (JTT's first stage is plain ERM)
+        .filter(pl.col("stage").eq_missing(pl.col("stage").sort_by("line").last().over("run")))
+        # a run resumed after logging an evaluation but before its checkpoint logs that epoch again
+        .filter(pl.col("line") == pl.col("line").max().over("run", "epoch", "row"))
+    )
+    if rule.best_epoch:
+        candidates = lines.filter(score.is_not_null())
+        order = pl.col("line").sort_by([score, pl.col("epoch")], descending=[True, False], nulls_last=True)
+        chosen = candidates.filter(pl.col("line") == order.first().over("run", "row"))
+        unselectable = (
+            lines.select(*ENTRY, "run").unique().join(chosen.select("run", "row"), on=["run", "row"], how="anti")
+            .group_by(ENTRY).agg(runs=pl.len())
+        )
+    else:
+        chosen = lines.filter(pl.col("line") == pl.col("line").max().over("run", "row"))
+        unselectable = pl.LazyFrame(schema={**dict.fromkeys(ENTRY, pl.String), "runs": pl.UInt32})
+    settings = chosen.group_by(*ENTRY, "setting").agg(score=score.mean(), seeds=pl.len())
+    best = (
+        settings.sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
+        .group_by(ENTRY, maintain_order=True)
+        .agg(pl.col("setting").first(), settings=pl.len(), ranked=pl.col("score").first().is_not_null())
+    )
+    kept = chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"])
+    stats = [
+        expression
+        for name in metrics
+        for expression in (
+            pl.col(name).mean().alias(f"{name}:mean"),
+            pl.col(name).std(ddof=1).alias(f"{name}:std"),
+            pl.col(name).count().alias(f"{name}:n"),
+        )
+    ]
+    entries = kept.group_by(ENTRY).agg(pl.len().alias("n"), *stats).join(best, on=list(ENTRY)).sort(ENTRY)
+    entries, kept_runs, unselectable_frame = pl.collect_all(
+        [entries, kept.sort(*ENTRY, "seed", "run"), unselectable.sort(ENTRY)]
+    )
+    return Selection(entries, kept_runs, unselectable_frame, sorted(metrics))

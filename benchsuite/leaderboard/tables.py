@@ -1,0 +1,101 @@
+"""Markdown tables of one dataset's entries: accuracy (WCL Tables 1-2), the background benchmark (CLAD's
+tables) and biased / debiased accuracy, with the papers' rows beside the measured ones.
+
+Measured cells are mean ± sample std (ddof = 1) over seeds, in percent (BG-gap in points); a cell whose
+metric is missing from some of the entry's runs says on how many it rests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from benchsuite.leaderboard.reported import Reported
+
+#: the suite's methods in the order the papers list them; other row labels follow alphabetically
+ROW_ORDER = ("ERM", "JTT", "SimCLR", "DCL", "HCL", "WCL (E_d)", "WCL (E_b)", "CLAD", "CLAD+")
+
+ACCURACY = (("top-1", "test/top1"), ("top-5", "test/top5"), ("worst-group", "test/worst_group"))
+BACKGROUND = (
+    ("Original", "test/top1"), ("Only-FG", "only_fg/top1"), ("Mixed-Same", "mixed_same/top1"),
+    ("Mixed-Rand", "mixed_rand/top1"), ("Only-BG-T", "only_bg_t/top1"), ("No-FG", "no_fg/top1"), ("BG-gap", "bg_gap"),
+)
+BIAS = (("biased", "biased"), ("debiased", "debiased"))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One table row: a measured entry (a dict of the selection's entry columns) or a paper's row."""
+
+    label: str
+    source: str
+    cells: dict[str, str]
+    n: str
+    measured: bool
+
+
+def percent(mean: float | None, std: float | None, count: int, seeds: int) -> str:
+    if mean is None:
+        return "-"
+    text = f"{100 * mean:.2f}"
+    if std is not None and count > 1:
+        text += f" ± {100 * std:.2f}"
+    if count != seeds:
+        text += f" (n={count})"
+    return text
+
+
+def measured_line(entry: dict[str, Any], columns: tuple[tuple[str, str], ...], rule: str) -> Line:
+    source = entry["experiment"]
+    if entry["settings"] > 1:
+        how = f"by {rule}" if entry["ranked"] else "by setting id: no validation score ranked them"
+        source += f", setting {entry['setting']}, chosen {how} among {entry['settings']}"
+    cells = {
+        key: percent(entry.get(f"{key}:mean"), entry.get(f"{key}:std"), entry.get(f"{key}:n") or 0, entry["n"])
+        for _, key in columns
+    }
+    return Line(entry["row"], source, cells, str(entry["n"]), measured=True)
+
+
+def reported_lines(tables: tuple[Reported, ...], columns: tuple[tuple[str, str], ...]) -> list[Line]:
+    keys = {key for _, key in columns}
+    return [
+        Line(label, f"reported by the paper: {table.source}", {k: values.get(k, "-") for k in keys}, "", False)
+        for table in tables
+        for label, values in table.rows
+        if keys & values.keys()
+    ]
+
+
+def row_rank(label: str) -> tuple[int, str]:
+    """Sort key of a row label: the papers' order first, then alphabetical."""
+    return (ROW_ORDER.index(label) if label in ROW_ORDER else len(ROW_ORDER)), label
+
+
+def _order(line: Line) -> tuple:
+    return *row_rank(line.label), not line.measured, line.source
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render(lines: list[Line], columns: tuple[tuple[str, str], ...]) -> str:
+    """A markdown table; columns that no row fills are left out (a dataset without top-5 or No-FG)."""
+    shown = [(header, key) for header, key in columns if any(line.cells.get(key, "-") != "-" for line in lines)]
+    header = ["method", "source", *(title for title, _ in shown), "n"]
+    rows = [
+        [line.label, line.source, *(line.cells.get(key, "-") for _, key in shown), line.n]
+        for line in sorted(lines, key=_order)
+    ]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---", *["---:"] * (len(shown) + 1)]) + "|"]
+    out += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def has_data(entries: list[dict[str, Any]], tables: tuple[Reported, ...], keys: tuple[str, ...]) -> bool:
+    """Whether every key in `keys` is measured for some entry or reported by some paper row."""
+    return all(
+        any(entry.get(f"{key}:n") for entry in entries) or any(key in values for t in tables for _, values in t.rows)
+        for key in keys
+    )
