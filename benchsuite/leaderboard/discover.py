@@ -2,7 +2,8 @@
 
 One os.stat per run folder is the whole cost of a warm regeneration's file-system work, so the walk reads
 nothing else. record.json alone decides whether a run changed: runs write it last (atomically, after their
-metrics.jsonl is complete), and a run started again either rewrites it or deletes its folder first.
+metrics.jsonl is complete), and a run started again either rewrites it or deletes its folder first. Its
+inode is compared too, because an atomic rewrite makes a new one even within the file system's mtime tick.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import polars as pl
 
 from benchsuite.records import RECORD
 
-#: the schema of a walk: run key ("experiment/run_id"), record.json's mtime (ns) and size; null when absent
-STAT_SCHEMA = {"run": pl.String, "mtime_ns": pl.Int64, "size": pl.Int64}
+#: the schema of a walk: run key ("experiment/run_id"), record.json's mtime (ns), size and inode; null when absent
+STAT_SCHEMA = {"run": pl.String, "mtime_ns": pl.Int64, "size": pl.Int64, "inode": pl.Int64}
 
 
 def _visible_dirs(folder: str) -> list[str]:
@@ -25,10 +26,11 @@ def _visible_dirs(folder: str) -> list[str]:
 
 
 def walk(results: Path) -> pl.DataFrame:
-    """A row per run folder, sorted by key; folders without record.json have null mtime and size."""
+    """A row per run folder, sorted by key; folders without record.json have null stats."""
     keys: list[str] = []
     mtimes: list[int | None] = []
     sizes: list[int | None] = []
+    inodes: list[int | None] = []
     root = str(results)
     for experiment in _visible_dirs(root):
         base = f"{root}/{experiment}"
@@ -39,7 +41,9 @@ def walk(results: Path) -> pl.DataFrame:
             except FileNotFoundError:
                 mtimes.append(None)
                 sizes.append(None)
+                inodes.append(None)
             else:
                 mtimes.append(stat.st_mtime_ns)
                 sizes.append(stat.st_size)
-    return pl.DataFrame({"run": keys, "mtime_ns": mtimes, "size": sizes}, schema=STAT_SCHEMA)
+                inodes.append(stat.st_ino)
+    return pl.DataFrame({"run": keys, "mtime_ns": mtimes, "size": sizes, "inode": inodes}, schema=STAT_SCHEMA)

@@ -1,7 +1,7 @@
 """The consolidated index of a results folder: two parquet files kept beside the runs and updated
 incrementally, so that regenerating the leaderboards reads one stat per run instead of every record.
 
-`<results>/.leaderboard-index/runs.v1.parquet` has a row per run folder (its record.json's mtime and size,
+`<results>/.leaderboard-index/runs.v1.parquet` has a row per run folder (its record.json's mtime, size, inode,
 its facts or the reason it cannot be used); `evaluations.v1.parquet` a row per evaluation line of the usable
 runs. An update walks the folder, compares the stats with the runs table, reads only the new and changed
 folders, drops the removed ones, and rewrites the two files atomically (nothing when nothing changed).
@@ -73,13 +73,14 @@ def update(results: Path) -> Index:
     else:
         stored = True
     old_runs, old_evaluations = previous
-    known = old_runs.select("run", old_mtime="mtime_ns", old_size="size", known=pl.lit(True))
+    known = old_runs.select("run", old_mtime="mtime_ns", old_size="size", old_inode="inode", known=pl.lit(True))
     changed = (
         stats.join(known, on="run", how="left", maintain_order="left")
         .filter(
             pl.col("known").is_null()
             | pl.col("mtime_ns").ne_missing(pl.col("old_mtime"))
             | pl.col("size").ne_missing(pl.col("old_size"))
+            | pl.col("inode").ne_missing(pl.col("old_inode"))
         )
         .select(stats.columns)
     )
@@ -88,10 +89,10 @@ def update(results: Path) -> Index:
         return Index(old_runs, pl.scan_parquet(folder / _EVALUATIONS), 0, 0, len(stats))
 
     fresh = ingest(results, changed)
-    replaced = pl.concat([changed["run"], gone])
-    runs = pl.concat([old_runs.filter(pl.col("run").is_in(replaced).not_()), fresh.runs]).sort("run")
+    replaced = pl.concat([changed["run"], gone]).to_frame()
+    runs = pl.concat([old_runs.join(replaced, on="run", how="anti"), fresh.runs]).sort("run")
     evaluations = pl.concat(
-        [old_evaluations.filter(pl.col("run").is_in(replaced).not_()), fresh.evaluations], how="diagonal_relaxed"
+        [old_evaluations.join(replaced, on="run", how="anti"), fresh.evaluations], how="diagonal_relaxed"
     ).sort("run", "line")
     try:
         folder.mkdir(exist_ok=True)

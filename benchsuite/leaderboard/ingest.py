@@ -24,6 +24,7 @@ RUN_SCHEMA = {
     "run": pl.String,
     "mtime_ns": pl.Int64,
     "size": pl.Int64,
+    "inode": pl.Int64,
     "problem": pl.String,
     "experiment": pl.String,
     "dataset": pl.String,
@@ -142,9 +143,9 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
     """Read the run folders named in `stats` (a walk's rows) and return their index rows."""
     runs: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
-    for run, mtime, size in stats.iter_rows():
+    for run, mtime, size, inode in stats.iter_rows():
         folder = results / run
-        facts: dict[str, Any] = {"run": run, "mtime_ns": mtime, "size": size}
+        facts: dict[str, Any] = {"run": run, "mtime_ns": mtime, "size": size, "inode": inode}
         try:
             if mtime is None:
                 raise BrokenRun("no record.json (still running, or stopped before finishing)")

@@ -48,7 +48,7 @@ def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selecti
         # only the final stage's model is the method's (JTT's first stage is plain ERM)
         .filter(pl.col("stage").eq_missing(pl.col("stage").sort_by("line").last().over("run")))
         # a run resumed after logging an evaluation but before its checkpoint logs that epoch again
-        .filter(pl.col("line") == pl.col("line").max().over("run", "epoch", "row"))
+        .filter(pl.col("line") == pl.col("line").max().over("run", "stage", "epoch", "row"))
     )
     if rule.best_epoch:
         candidates = lines.filter(score.is_not_null())

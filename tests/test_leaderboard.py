@@ -1,0 +1,221 @@
+"""The leaderboard from hand-written records: every expected number below is worked out by hand from the
+fixture's values (mean, sample std with ddof = 1), broken records are skipped and named, the papers' rows
+appear on the paper's dataset, and each selection rule picks the evaluation it promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchsuite.__main__ import main
+from benchsuite.leaderboard.build import generate
+from tests.leaderboard_records import markdown_table, write_run
+
+
+def _toy10(test_top1, top5, worst, mixed_rand, only_fg, only_bg_t):
+    return {
+        "val/top1": test_top1, "val/worst_group": worst, "test/top1": test_top1, "test/top5": top5,
+        "test/worst_group": worst, "test/group/0": 1.0, "mixed_same/top1": 0.9, "mixed_rand/top1": mixed_rand,
+        "only_fg/top1": only_fg, "only_bg_t/top1": only_bg_t, "bg_gap": round(0.9 - mixed_rand, 10),
+        "biased": 0.9, "debiased": mixed_rand,
+    }
+
+
+_EARLY = {key: 0.1 for key in _toy10(0, 0, 0, 0, 0, 0)}  # epoch 1: must not show under last-epoch
+
+
+def _golden(results: Path) -> None:
+    for seed, metrics in enumerate([
+        _toy10(0.70, 0.95, 0.10, 0.5, 0.4, 0.8),
+        _toy10(0.80, 0.97, 0.20, 0.6, 0.5, 0.7),
+        _toy10(0.90, 0.99, 0.60, 0.7, 0.6, 0.6),
+    ]):
+        write_run(results, "erm_toy", f"erm{seed}", dataset="Toy10", method="ERM", seed=seed,
+                  evaluations=[("train", 1, "ERM", _EARLY), ("train", 2, "ERM", metrics)])
+    good = write_run(results, "erm_toy", "truncated", dataset="Toy10", method="ERM", seed=7,
+                     evaluations=[("train", 1, "ERM", _toy10(0, 0, 0, 0, 0, 0))])
+    (good / "record.json").write_text((good / "record.json").read_text()[:100])
+    bad = results / "erm_toy" / "notjson"
+    bad.mkdir()
+    (bad / "record.json").write_text("this is not json\n")
+    for run_id, overrides in [
+        ("future", {"schema_version": 2}),
+        ("running", {"status": "running"}),
+        ("failed", {"status": "failed", "error": "NonFiniteLoss: the loss became nan"}),
+    ]:
+        write_run(results, "erm_toy", run_id, dataset="Toy10", method="ERM", seed=9,
+                  evaluations=[("train", 1, "ERM", _toy10(0, 0, 0, 0, 0, 0))], **overrides)
+    unfinished = results / "erm_toy" / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "metrics.jsonl").write_text(json.dumps({"row": "ERM", "epoch": 1, "test/top1": 0.0}) + "\n")
+
+    for seed, (top1, worst, biased, debiased) in enumerate([(0.75, 0.30, 0.95, 0.55), (0.85, 0.40, 0.97, 0.65)]):
+        metrics = {"val/top1": top1, "val/worst_group": worst, "test/top1": top1, "test/worst_group": worst,
+                   "biased": biased, "debiased": debiased}
+        write_run(results, "simclr_wb", f"simclr{seed}", dataset="Waterbirds", method="SimCLR", seed=seed,
+                  evaluations=[("train", 3, "SimCLR", metrics)])
+    write_run(results, "wcl_wb", "wcl0", dataset="Waterbirds", method="WCL", seed=0, evaluations=[
+        ("train", 3, "WCL (E_d)", {"test/top1": 0.70, "test/worst_group": 0.20, "biased": 0.8, "debiased": 0.6}),
+        ("train", 3, "WCL (E_b)", {"test/top1": 0.60, "test/worst_group": 0.10, "biased": 0.9, "debiased": 0.3}),
+    ])
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
+    _golden(tmp_path / "results")
+    return tmp_path
+
+
+def test_golden_tables_from_hand_computed_values(golden):
+    summary = generate(golden / "results", golden / "leaderboards")
+    out = golden / "leaderboards"
+    assert summary.files == ["README.md", "Toy10.md", "Toy10.png", "Waterbirds.md", "Waterbirds.png"]
+
+    toy = (out / "Toy10.md").read_text()
+    accuracy = markdown_table(toy, "Accuracy")
+    assert accuracy["ERM", "erm_toy"] == {
+        "method": "ERM", "source": "erm_toy", "top-1": "80.00 ± 10.00", "top-5": "97.00 ± 2.00",
+        # worst-group .1, .2, .6: mean .3; deviations -.2, -.1, .3: var (.04 + .01 + .09) / 2 = .07
+        "worst-group": "30.00 ± 26.46", "n": "3",
+    }
+    background = markdown_table(toy, "Background benchmark")
+    assert background["ERM", "erm_toy"] == {
+        "method": "ERM", "source": "erm_toy", "Original": "80.00 ± 10.00", "Only-FG": "50.00 ± 10.00",
+        "Mixed-Same": "90.00 ± 0.00", "Mixed-Rand": "60.00 ± 10.00", "Only-BG-T": "70.00 ± 10.00",
+        "BG-gap": "30.00 ± 10.00", "n": "3",
+    }
+    assert "No-FG" not in toy  # no run measured it: no column
+    assert "(selection: last-epoch)" in toy.split("## Accuracy", 1)[1].splitlines()[0]
+    assert "| reported by the paper" not in toy and "No paper rows" in toy  # no paper reports on Toy10
+
+    birds = (out / "Waterbirds.md").read_text()
+    accuracy = markdown_table(birds, "Accuracy")
+    assert "top-5" not in next(iter(accuracy.values()))  # two classes: no top-5 column
+    # .75 and .85: mean .8, sample std sqrt(2 * .05^2 / 1) = .0707
+    assert accuracy["SimCLR", "simclr_wb"] == {
+        "method": "SimCLR", "source": "simclr_wb", "top-1": "80.00 ± 7.07", "worst-group": "35.00 ± 7.07", "n": "2"
+    }
+    assert accuracy["WCL (E_d)", "wcl_wb"]["top-1"] == "70.00"  # n = 1: no ±
+    assert accuracy["WCL (E_b)", "wcl_wb"]["worst-group"] == "10.00"
+    wcl_paper = "reported by the paper: Jang and Wang, CVPR 2023 (WCL), Table 2"
+    assert accuracy["SimCLR", wcl_paper]["top-1"] == "77.80 ± 1.5"
+    assert accuracy["SimCLR", wcl_paper]["worst-group"] == "0.00"
+    assert accuracy["WCL (E_d)", wcl_paper]["worst-group"] == "31.58 ± 3.5"
+    assert accuracy["ERM", "reported by the paper: Liu et al., ICML 2021 (JTT)"]["top-1"] == "97.3"
+    order = [method for method, _ in accuracy]
+    assert order.index("SimCLR") < order.index("WCL (E_d)") < order.index("WCL (E_b)")
+    bias = markdown_table(birds, "Biased and debiased")
+    assert bias["SimCLR", "simclr_wb"]["biased"] == "96.00 ± 1.41"
+    assert bias["SimCLR", "simclr_wb"]["debiased"] == "60.00 ± 7.07"
+    assert "Background benchmark" not in birds and "No paper rows" not in birds
+    assert "weights the groups by their training proportions" in birds
+
+    readme = (out / "README.md").read_text()
+    assert "python -m benchsuite leaderboard" in readme and "**last-epoch**" in readme
+    assert "sample standard deviation (ddof = 1)" in readme
+    assert "12 run folders: 6 used, 6 skipped." in readme
+    assert "[Toy10.md](Toy10.md)" in readme and "[Waterbirds.png](Waterbirds.png)" in readme
+    assert (out / "Toy10.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_broken_records_are_skipped_and_named(golden, capsys):
+    results, out = golden / "results", golden / "leaderboards"
+    assert main(["leaderboard", "--results", str(results), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "12 run folders" in printed and "6 used, 6 skipped" in printed
+    reasons = {
+        "truncated": "not JSON", "notjson": "not JSON", "future": "unknown schema_version 2",
+        "running": "still running", "failed": "failed: NonFiniteLoss: the loss became nan",
+        "unfinished": "no record.json",
+    }
+    lines = {line.split(": ", 1)[0]: line for line in printed.splitlines() if line.startswith("  skipped ")}
+    for run_id, reason in reasons.items():
+        line = lines[f"  skipped {results / 'erm_toy' / run_id}"]
+        assert reason in line, line
+    assert "Wrote 5 files" in printed
+
+
+def test_empty_or_missing_results_folder_is_one_clear_paragraph(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for folder in ("empty", "missing"):
+        status = main(["leaderboard", "--results", str(tmp_path / folder), "--out", str(tmp_path / "out")])
+        error = capsys.readouterr().err
+        assert status == 2 and error.startswith("error: ") and error.count("\n") == 1
+        assert str(tmp_path / folder) in error and "record.json" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_broken_records_is_a_clear_message(tmp_path, capsys):
+    write_run(tmp_path / "results", "x", "a", dataset="Toy", method="ERM", seed=0,
+              evaluations=[("train", 1, "ERM", {"test/top1": 0.5})], status="running")
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "none usable" in error and "still running" in error
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(golden, capsys):
+    out = golden / "mine"
+    out.mkdir()
+    (out / "notes.md").write_text("my notes\n")
+    assert main(["leaderboard", "--results", str(golden / "results"), "--out", str(out)]) == 2
+    assert "was not written by" in capsys.readouterr().err
+    assert (out / "notes.md").read_text() == "my notes\n"
+
+
+# --- selection rules -------------------------------------------------------------------------------------------
+
+def _scores(val_top1: float, val_worst: float, test_top1: float) -> dict[str, float]:
+    return {"val/top1": val_top1, "val/worst_group": val_worst, "test/top1": test_top1, "test/worst_group": 0.1}
+
+
+def _selection_fixture(results: Path) -> None:
+    write_run(results, "jtt_toy", "jtt0", dataset="Toy2", method="JTT", seed=0, evaluations=[
+        # stage 1 of JTT is plain ERM: its evaluations are never the method's, however good on validation
+        ("identification", 1, "JTT", _scores(0.99, 0.99, 0.99)),
+        ("train", 1, "JTT", _scores(0.90, 0.20, 0.61)),
+        ("train", 2, "JTT", _scores(0.70, 0.50, 0.72)),
+        ("train", 3, "JTT", _scores(0.95, 0.95, 0.44)),  # logged, then the run was interrupted and resumed:
+        ("train", 3, "JTT", _scores(0.80, 0.30, 0.93)),  # this later line of epoch 3 replaces it
+    ])
+    for lr, seed, val, test in [("0.1", 0, 0.80, 0.60), ("0.1", 1, 0.80, 0.62), ("0.01", 0, 0.70, 0.90),
+                                ("0.01", 1, 0.72, 0.92)]:
+        write_run(results, "erm_sweep", f"lr{lr}-{seed}", dataset="Toy2", method="ERM", seed=seed,
+                  setting=f"Trainer.lr = {lr}\n", evaluations=[("train", 1, "ERM", _scores(val, val, test))])
+    write_run(results, "noval_toy", "noval0", dataset="Toy2", method="SimCLR", seed=0,
+              evaluations=[("train", 1, "SimCLR", {"test/top1": 0.5, "test/worst_group": 0.25})])
+
+
+@pytest.mark.parametrize(
+    ("rule", "jtt_top1"),
+    [("last-epoch", "93.00"), ("best-val-worst-group", "72.00"), ("best-val-average", "61.00")],
+)
+def test_selection_rules_pick_their_epochs(tmp_path, rule, jtt_top1):
+    _selection_fixture(tmp_path / "results")
+    generate(tmp_path / "results", tmp_path / rule, selection=rule)
+    page = (tmp_path / rule / "Toy2.md").read_text()
+    table = markdown_table(page, "Accuracy")
+    assert table["JTT", "jtt_toy"]["top-1"] == jtt_top1
+    assert f"(selection: {rule})" in page
+    assert f"**{rule}**" in (tmp_path / rule / "README.md").read_text()
+    if rule == "last-epoch":
+        assert table["SimCLR", "noval_toy"]["top-1"] == "50.00"
+    else:  # no validation score: left out, and the page says so
+        assert ("SimCLR", "noval_toy") not in table
+        assert f"1 run(s) of SimCLR (noval_toy) had no {rule.replace('best-', '').split('-')[0]}/" in page
+
+
+def test_setting_is_chosen_on_validation_then_seeds_averaged(tmp_path):
+    _selection_fixture(tmp_path / "results")
+    generate(tmp_path / "results", tmp_path / "out")
+    table = markdown_table((tmp_path / "out" / "Toy2.md").read_text(), "Accuracy")
+    (source, row), = [(source, row) for (method, source), row in table.items() if method == "ERM"]
+    # lr 0.1 has the better validation top-1 (.80 against .71) although lr 0.01 tests better (.91 against .61)
+    assert row["top-1"] == "61.00 ± 1.41" and row["n"] == "2"
+    assert source.startswith("erm_sweep, setting ") and source.endswith("chosen by last-epoch among 2")
+
+
+def test_unknown_rule_is_rejected(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "--results", str(tmp_path), "--selection", "best-test"])
