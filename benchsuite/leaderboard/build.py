@@ -20,8 +20,8 @@ from benchsuite.leaderboard import index as run_index
 from benchsuite.leaderboard.pages import MARKER, Page, dataset_page, file_stem, readme
 from benchsuite.leaderboard.plots import bias_plot
 from benchsuite.leaderboard.reported import reported_for
-from benchsuite.leaderboard.rules import rule_named
-from benchsuite.leaderboard.selection import ENTRY, select
+from benchsuite.leaderboard.rules import Rule, rule_named
+from benchsuite.leaderboard.selection import ENTRY, Selection, select
 from benchsuite.leaderboard.tables import row_rank
 
 
@@ -114,7 +114,7 @@ def generate(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
-        pages = _write_pages(staging, chosen, rule)
+        pages = _write_pages(staging, chosen, rule, results / run_index.INDEX_DIR / "plots")
         commits = runs.filter(pl.col("problem").is_null()).group_by("commit").len().sort(
             ["len", "commit"], descending=[True, False], nulls_last=True
         ).rows()
@@ -130,7 +130,7 @@ def generate(
     return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files)
 
 
-def _write_pages(folder: Path, chosen, rule) -> list[Page]:
+def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None) -> list[Page]:
     pages = []
     entries_by_dataset = chosen.entries.partition_by("dataset", as_dict=True, maintain_order=True)
     runs_by_dataset = chosen.runs.partition_by("dataset", as_dict=True, maintain_order=True)
@@ -153,7 +153,7 @@ def _write_pages(folder: Path, chosen, rule) -> list[Page]:
             seeds = runs.select(*ENTRY[1:], "biased", "debiased").to_dicts() if "biased" in runs.columns else []
             bias_plot(
                 folder / f"{stem}.png", f"{dataset}\ndebiased vs biased accuracy (selection: {rule.name})",
-                measured, seeds, reported_for(dataset),
+                measured, seeds, reported_for(dataset), cache,
             )
         pages.append(page)
     return pages

@@ -61,7 +61,13 @@ def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selecti
     else:
         chosen = lines.filter(pl.col("line") == pl.col("line").max().over("run", "row"))
         unselectable = pl.LazyFrame(schema={**dict.fromkeys(ENTRY, pl.String), "runs": pl.UInt32})
-    settings = chosen.group_by(*ENTRY, "setting").agg(score=score.mean(), seeds=pl.len())
+    # Means and stds are taken over sorted lists of each group's values: a parallel group-by sums in an order
+    # that can change from one call to the next, and the last bit of a mean can move a cell's rounding or a
+    # setting's rank (the optimizer drops a sort before a plain mean, so the lists are explicit).
+    settings = (
+        chosen.group_by(*ENTRY, "setting").agg(score=score.drop_nulls().sort(), seeds=pl.len())
+        .with_columns(pl.col("score").list.mean())
+    )
     best = (
         settings.sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
         .group_by(ENTRY, maintain_order=True)
@@ -72,12 +78,17 @@ def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selecti
         expression
         for name in metrics
         for expression in (
-            pl.col(name).mean().alias(f"{name}:mean"),
-            pl.col(name).std(ddof=1).alias(f"{name}:std"),
-            pl.col(name).count().alias(f"{name}:n"),
+            pl.col(name).list.mean().alias(f"{name}:mean"),
+            pl.col(name).list.std(ddof=1).alias(f"{name}:std"),
+            pl.col(name).list.len().cast(pl.UInt32).alias(f"{name}:n"),
         )
     ]
-    entries = kept.group_by(ENTRY).agg(pl.len().alias("n"), *stats).join(best, on=list(ENTRY)).sort(ENTRY)
+    entries = (
+        kept.group_by(ENTRY).agg(pl.len().alias("n"), *(pl.col(name).drop_nulls().sort() for name in metrics))
+        .select(*ENTRY, "n", *stats)
+        .join(best, on=list(ENTRY))
+        .sort(ENTRY)
+    )
     entries, kept_runs, unselectable_frame = pl.collect_all(
         [entries, kept.sort(*ENTRY, "seed", "run"), unselectable.sort(ENTRY)]
     )
