@@ -104,7 +104,7 @@ def generate(
             "<experiment>/<run_id>/record.json with status 'finished'; run experiments first "
             "(python -m benchsuite run --gin gin/default.gin) or pass another --results folder."
         )
-    chosen = select(runs, index.evaluations, rule)
+    chosen = select(index.evaluations, rule)
     if chosen.entries.is_empty():
         raise ConfigError(
             f"None of the {used} finished runs under {results} has a {rule.metric} score, which the selection rule "

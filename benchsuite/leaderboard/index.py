@@ -57,8 +57,9 @@ def _read_previous(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         previous_evaluations = pl.read_parquet(evaluations)
     except (OSError, pl.exceptions.PolarsError):
         return None  # a damaged index is rebuilt, it holds nothing that the run folders do not
-    if previous_runs.schema != pl.Schema(RUN_SCHEMA):
-        return None
+    fixed = {name: previous_evaluations.schema.get(name) for name in EVAL_SCHEMA}
+    if previous_runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA:
+        return None  # written by another version of this code
     return previous_runs, previous_evaluations
 
 

@@ -33,8 +33,13 @@ RUN_SCHEMA = {
     "setting": pl.String,
     "commit": pl.String,
 }
-#: the fixed columns of the evaluations table; every kept metric adds a Float64 column named by its key
-EVAL_SCHEMA = {"run": pl.String, "line": pl.Int64, "stage": pl.String, "epoch": pl.Int64, "row": pl.String}
+#: the fixed columns of the evaluations table (the run's facts repeated on each line, so that selection needs
+#: no join; `last` marks a row's last evaluation); every kept metric adds a Float64 column named by its key
+_LINE_SCHEMA = {
+    "run": pl.String, "line": pl.Int64, "stage": pl.String, "epoch": pl.Int64, "row": pl.String,
+    "dataset": pl.String, "experiment": pl.String, "setting": pl.String, "seed": pl.Int64,
+}
+EVAL_SCHEMA = {**_LINE_SCHEMA, "last": pl.Boolean}
 
 _KEPT_METRIC = re.compile(r"^(?:[^/\s]+/(?:top1|top5|worst_group)|biased|debiased|bg_gap)$")
 _REQUIRED = ("dataset", "method", "seed", "gin_config", "metrics")
@@ -158,16 +163,33 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
             runs.append({**facts, "problem": f"cannot be read: {error.strerror or error}"})
             continue
         git = record.get("git") if isinstance(record.get("git"), dict) else {}
+        entry = {
+            "experiment": run.split("/")[0], "dataset": str(record["dataset"]), "seed": record["seed"],
+            "setting": setting_id(record["gin_config"]),
+        }
         runs.append({
-            **facts, "problem": None, "experiment": run.split("/")[0], "dataset": str(record["dataset"]),
-            "method": str(record["method"]), "seed": record["seed"], "setting": setting_id(record["gin_config"]),
+            **facts, **entry, "problem": None, "method": str(record["method"]),
             "commit": git.get("commit") if isinstance(git.get("commit"), str) else None,
         })
-        evaluations.extend(rows)
-    metric_columns = sorted({key for row in evaluations for key in row} - set(EVAL_SCHEMA))
-    schema = {**EVAL_SCHEMA, **dict.fromkeys(metric_columns, pl.Float64)}
+        evaluations.extend({**row, **entry} for row in rows)
+    metric_columns = sorted({key for row in evaluations for key in row} - set(_LINE_SCHEMA))
+    schema = {**_LINE_SCHEMA, **dict.fromkeys(metric_columns, pl.Float64)}
+    lines = pl.from_dicts(evaluations, schema=schema) if evaluations else pl.DataFrame(schema=schema)
     return Ingested(
         runs=pl.from_dicts(runs, schema=RUN_SCHEMA) if runs else pl.DataFrame(schema=RUN_SCHEMA),
-        evaluations=pl.from_dicts(evaluations, schema=schema) if evaluations else pl.DataFrame(schema=schema),
+        evaluations=method_evaluations(lines).select(*EVAL_SCHEMA, *metric_columns),
         metric_columns=metric_columns,
+    )
+
+
+def method_evaluations(lines: pl.DataFrame) -> pl.DataFrame:
+    """The lines that evaluate the method's own model, with `last` marking each row's last evaluation.
+
+    Only the final stage counts (JTT's first stage is plain ERM), and of an epoch logged twice the later line
+    (a run resumed after logging an evaluation but before its checkpoint logs that epoch again).
+    """
+    return (
+        lines.filter(pl.col("stage").eq_missing(pl.col("stage").sort_by("line").last().over("run")))
+        .filter(pl.col("line") == pl.col("line").max().over("run", "stage", "epoch", "row"))
+        .with_columns(last=pl.col("line") == pl.col("line").max().over("run", "row"))
     )

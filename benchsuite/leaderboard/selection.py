@@ -33,47 +33,38 @@ class Selection:
     metrics: list[str]
 
 
-def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selection:
-    """Apply `rule` to the usable runs of the index and aggregate over seeds."""
+def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
+    """Apply `rule` to the index's evaluations (those of the usable runs' final stages) and aggregate."""
     metrics = [name for name in evaluations.collect_schema().names() if name not in EVAL_SCHEMA]
     if rule.metric not in metrics:
         evaluations = evaluations.with_columns(pl.lit(None, pl.Float64).alias(rule.metric))
         metrics.append(rule.metric)
-    score = pl.col(rule.metric)
-    usable = runs.lazy().filter(pl.col("problem").is_null()).select("run", *ENTRY[:2], "setting", "seed")
-    lines = (
-        evaluations.join(usable, on="run")
-        # a NaN (a diverged model) is no score: NaN would sort above every number
-        .with_columns(pl.col(metrics).fill_nan(None))
-        # only the final stage's model is the method's (JTT's first stage is plain ERM)
-        .filter(pl.col("stage").eq_missing(pl.col("stage").sort_by("line").last().over("run")))
-        # a run resumed after logging an evaluation but before its checkpoint logs that epoch again
-        .filter(pl.col("line") == pl.col("line").max().over("run", "stage", "epoch", "row"))
-    )
+    # a NaN (a diverged model) is no score: NaN would sort above every number
+    score = pl.col(rule.metric).fill_nan(None)
     if rule.best_epoch:
-        candidates = lines.filter(score.is_not_null())
-        order = pl.col("line").sort_by([score, pl.col("epoch")], descending=[True, False], nulls_last=True)
-        chosen = candidates.filter(pl.col("line") == order.first().over("run", "row"))
+        best_score = evaluations.filter(score == score.max().over("run", "row"))
+        chosen = best_score.filter(pl.col("epoch").eq_missing(pl.col("epoch").min().over("run", "row")))
         unselectable = (
-            lines.select(*ENTRY, "run").unique().join(chosen.select("run", "row"), on=["run", "row"], how="anti")
+            evaluations.filter(pl.col("last")).join(chosen.select("run", "row"), on=["run", "row"], how="anti")
             .group_by(ENTRY).agg(runs=pl.len())
         )
     else:
-        chosen = lines.filter(pl.col("line") == pl.col("line").max().over("run", "row"))
+        chosen = evaluations.filter(pl.col("last"))
         unselectable = pl.LazyFrame(schema={**dict.fromkeys(ENTRY, pl.String), "runs": pl.UInt32})
     # Means and stds are taken over sorted lists of each group's values: a parallel group-by sums in an order
     # that can change from one call to the next, and the last bit of a mean can move a cell's rounding or a
     # setting's rank (the optimizer drops a sort before a plain mean, so the lists are explicit).
-    settings = (
+    best = (
         chosen.group_by(*ENTRY, "setting").agg(score=score.drop_nulls().sort(), seeds=pl.len())
         .with_columns(pl.col("score").list.mean())
-    )
-    best = (
-        settings.sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
+        .sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
         .group_by(ENTRY, maintain_order=True)
         .agg(pl.col("setting").first(), settings=pl.len(), ranked=pl.col("score").first().is_not_null())
     )
-    kept = chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"])
+    kept = chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"]).with_columns(
+        pl.col(metrics).fill_nan(None)
+    )
+    kept, best, unselectable = pl.collect_all([kept.sort(*ENTRY, "seed", "run"), best, unselectable.sort(ENTRY)])
     stats = [
         expression
         for name in metrics
@@ -89,7 +80,4 @@ def select(runs: pl.DataFrame, evaluations: pl.LazyFrame, rule: Rule) -> Selecti
         .join(best, on=list(ENTRY))
         .sort(ENTRY)
     )
-    entries, kept_runs, unselectable_frame = pl.collect_all(
-        [entries, kept.sort(*ENTRY, "seed", "run"), unselectable.sort(ENTRY)]
-    )
-    return Selection(entries, kept_runs, unselectable_frame, sorted(metrics))
+    return Selection(entries, kept, unselectable, sorted(metrics))
