@@ -8,6 +8,7 @@ and biased, debiased and bg_gap); per-group accuracies stay in the run folders.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -68,15 +69,24 @@ def _load_json(text: str, what: str) -> Any:
         ) from None
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_kept(key: str) -> bool:
+    """Memoised: the same few hundred keys recur on every line of every run."""
+    return _KEPT_METRIC.match(key) is not None
+
+
 def _kept_metrics(metrics: Any, where: str) -> dict[str, float]:
     if not isinstance(metrics, dict):
         raise BrokenRun(f"{where}: metrics are not a JSON object")
     kept = {}
     for key, value in metrics.items():
-        if value is not None and _KEPT_METRIC.match(key):  # null: not measured, like a key left out
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is None or not _is_kept(key):  # null: not measured, like a key left out
+            continue
+        if type(value) is not float:
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise BrokenRun(f"{where}: metric {key!r} is {value!r}, not a number")
-            kept[key] = float(value)
+            value = float(value)
+        kept[key] = value
     return kept
 
 
