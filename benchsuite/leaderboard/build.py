@@ -66,15 +66,20 @@ def _check_results(results: Path) -> None:
         )
 
 
-def _replace_folder(out: Path, written: Path) -> None:
+def _check_out(out: Path) -> None:
+    """The output folder is replaced whole: it must be new, empty, or one that this command wrote."""
     readme_path = out / "README.md"
-    if out.exists() and any(out.iterdir()):
-        ours = readme_path.is_file() and MARKER in readme_path.read_text(errors="replace")
-        if not ours:
+    if out.is_dir() and any(out.iterdir()):
+        if not (readme_path.is_file() and MARKER in readme_path.read_text(errors="replace")):
             raise ConfigError(
                 f"The output folder {out} (--out) exists and was not written by `python -m benchsuite leaderboard` "
                 "(its README.md lacks the generated marker); it is replaced whole, so pass a new or generated folder."
             )
+    elif out.exists() and not out.is_dir():
+        raise ConfigError(f"The output path {out} (--out) is a file, not a folder; pass a folder to write into.")
+
+
+def _replace_folder(out: Path, written: Path) -> None:
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
@@ -89,7 +94,9 @@ def generate(
 ) -> Summary:
     """Write the leaderboards of `results` into `out` under the named selection rule; `command` is quoted."""
     rule = rule_named(selection)
+    out = Path(out)
     _check_results(results)
+    _check_out(out)
     index = run_index.update(results)
     runs = index.runs
     skipped = runs.filter(pl.col("problem").is_not_null()).select("run", "problem").sort("run").rows()
@@ -110,7 +117,6 @@ def generate(
             f"None of the {used} finished runs under {results} has a {rule.metric} score, which the selection rule "
             f"{rule.name} needs; choose --selection last-epoch, or evaluate a validation split."
         )
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
@@ -150,7 +156,8 @@ def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None
                 (entry for entry in entries if entry.get("biased:n") and entry.get("debiased:n")),
                 key=lambda entry: (*row_rank(entry["row"]), entry["experiment"]),
             )
-            seeds = runs.select(*ENTRY[1:], "biased", "debiased").to_dicts() if "biased" in runs.columns else []
+            both = {"biased", "debiased"} <= set(runs.columns)
+            seeds = runs.select(*ENTRY[1:], "biased", "debiased").to_dicts() if both else []
             bias_plot(
                 folder / f"{stem}.png", f"{dataset}\ndebiased vs biased accuracy (selection: {rule.name})",
                 measured, seeds, reported_for(dataset), cache,

@@ -42,6 +42,7 @@ def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     os.close(handle)
     try:
         frame.write_parquet(temporary, statistics=False)
+        os.chmod(temporary, 0o644)  # readable like the records beside it (mkstemp makes it private)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -121,7 +121,7 @@ def readme(
         f"- Selection rule: **{rule.name}**: {rule.description}.",
         f"- ±: {PLUS_MINUS}",
         f"- {TOP1[0].upper()}{TOP1[1:]}\n",
-        "| dataset | entries | runs | tables | plot |",
+        "| dataset | entries | runs shown | tables | plot |",
         "|---|---:|---:|---|---|",
     ]
     for page in pages:
