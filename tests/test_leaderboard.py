@@ -219,3 +219,41 @@ def test_setting_is_chosen_on_validation_then_seeds_averaged(tmp_path):
 def test_unknown_rule_is_rejected(tmp_path):
     with pytest.raises(SystemExit):
         main(["leaderboard", "--results", str(tmp_path), "--selection", "best-test"])
+
+
+# --- the papers' rows -------------------------------------------------------------------------------------------
+
+def test_reported_numbers_parse_and_are_consistent():
+    from benchsuite.leaderboard.reported import REPORTED, reported_for, value_of
+
+    assert value_of("92.71 ± 0.3") == (92.71, 0.3) and value_of("0.00") == (0.0, None)
+    for table in REPORTED:
+        for _, values in table.rows:
+            for printed in values.values():
+                value_of(printed)
+    cifar10, = reported_for("CIFAR10")
+    assert dict(cifar10.rows)["WCL (E_d)"] == {"test/top1": "92.71 ± 0.3", "test/top5": "99.84 ± 0.1",
+                                              "test/worst_group": "83.3 ± 0.8"}
+    for table in reported_for("ImageNet9"):  # BG-gap = Mixed-Same - Mixed-Rand, to the printed precision
+        for label, values in table.rows:
+            gap = value_of(values["mixed_same/top1"])[0] - value_of(values["mixed_rand/top1"])[0]
+            assert abs(gap - value_of(values["bg_gap"])[0]) < 0.051, label
+
+
+def test_background_table_shows_the_papers_rows_on_their_dataset(tmp_path):
+    metrics = {"test/top1": 0.9, "only_fg/top1": 0.8, "mixed_same/top1": 0.85, "mixed_rand/top1": 0.75,
+               "only_bg_t/top1": 0.4, "bg_gap": 0.1, "biased": 0.85, "debiased": 0.75, "test/worst_group": 0.5}
+    write_run(tmp_path / "results", "erm_in9", "a", dataset="ImageNet9", method="ERM", seed=0,
+              evaluations=[("train", 1, "ERM", metrics)])
+    generate(tmp_path / "results", tmp_path / "out")
+    table = markdown_table((tmp_path / "out" / "ImageNet9.md").read_text(), "Background benchmark")
+    clad = "reported by the paper: Wang et al., arXiv 2210.02748 (CLAD), authors' README"
+    assert table["ERM", clad] == {
+        "method": "ERM", "source": clad, "Original": "96.2", "Only-FG": "86.4", "Mixed-Same": "88.2",
+        "Mixed-Rand": "75.1", "Only-BG-T": "44.3", "BG-gap": "13.1", "n": "",
+    }
+    assert table["CLAD+", clad]["Mixed-Rand"] == "89.0"
+    assert table["ERM", "erm_in9"]["Mixed-Rand"] == "75.00"
+    challenge = table["ERM", "reported by the paper: Xiao et al., ICLR 2021 (Background Challenge), README"]
+    assert challenge["Only-FG"] == "-" and challenge["BG-gap"] == "7.3"
+    assert (tmp_path / "out" / "ImageNet9.png").exists()
