@@ -99,6 +99,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))  # the checkout this script belongs to, whatever is installed
     from benchsuite.leaderboard.build import generate
+    from benchsuite.leaderboard.index import INDEX_DIR
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="leaderboard-scale-"))
     results, out = root / "results", root / "leaderboards"
@@ -109,6 +110,10 @@ def main() -> None:
             truncated = write_records(results, args.runs)
             took = time.perf_counter() - start
             print(f"wrote {args.runs} run folders ({truncated} truncated records) in {took:.1f} s")
+        # a kept folder from an earlier run: back to the records alone
+        shutil.rmtree(results / INDEX_DIR, ignore_errors=True)
+        shutil.rmtree(results / "added", ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
         cold = _timed(lambda: generate(results, out))
         warm = [_timed(lambda: generate(results, out)) for _ in range(args.repeats)]
         changed = next((results / "erm_toywaterbirds").iterdir()) / "record.json"

@@ -120,3 +120,16 @@ def test_regeneration_shows_a_changed_record(tmp_path):
     assert summary.changed == 1
     table = markdown_table((tmp_path / "out" / "Toy.md").read_text(), "Accuracy")
     assert table["ERM", "erm"]["top-1"] == "70.00 ± 20.00" and table["ERM", "erm"]["n"] == "3"
+
+
+def test_an_index_that_cannot_be_saved_still_gives_the_leaderboard(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    _erm(results, "r0", 0, 0.5)
+
+    def read_only(frame, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_index, "_write_parquet", read_only)  # a read-only results folder, even for root
+    summary = generate(results, tmp_path / "out")
+    assert summary.note is not None and "could not be saved" in summary.note
+    assert markdown_table((tmp_path / "out" / "Toy.md").read_text(), "Accuracy")["ERM", "erm"]["top-1"] == "50.00"

@@ -37,6 +37,7 @@ class Summary:
     changed: int
     removed: int
     files: list[str] = field(default_factory=list)
+    note: str | None = None
 
 
 def source_commit() -> str:
@@ -133,7 +134,7 @@ def generate(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files)
+    return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files, index.note)
 
 
 def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None) -> list[Page]:

@@ -39,5 +39,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"  skipped {Path(args.results) / run}: {problem}")
     if len(summary.skipped) > SHOWN_SKIPPED:
         print(f"  ... and {len(summary.skipped) - SHOWN_SKIPPED} more (counted by reason in {args.out}/README.md)")
+    if summary.note:
+        print(f"Note: {summary.note}.")
     print(f"Wrote {len(summary.files)} files to {summary.out} (selection: {summary.rule}): {', '.join(summary.files)}")
     return 0

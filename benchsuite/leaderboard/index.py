@@ -17,7 +17,6 @@ from pathlib import Path
 
 import polars as pl
 
-from benchsuite.errors import ConfigError
 from benchsuite.leaderboard.discover import walk
 from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, ingest
 
@@ -35,6 +34,7 @@ class Index:
     added: int
     removed: int
     unchanged: int
+    note: str | None = None
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -96,13 +96,12 @@ def update(results: Path) -> Index:
     evaluations = pl.concat(
         [old_evaluations.join(replaced, on="run", how="anti"), fresh.evaluations], how="diagonal_relaxed"
     ).sort("run", "line")
+    note = None
     try:
         folder.mkdir(exist_ok=True)
         _write_parquet(evaluations, folder / _EVALUATIONS)
         _write_parquet(runs, folder / _RUNS)
     except OSError as error:
-        raise ConfigError(
-            f"Cannot write the leaderboard index in {folder}: {error.strerror or error}. The index lives in the "
-            "results folder; make it writable or pass a --results folder that is."
-        ) from None
-    return Index(runs, evaluations.lazy(), len(changed), len(gone), len(stats) - len(changed))
+        # a read-only results folder still gets its leaderboard, only without the speed-up next time
+        note = f"the index could not be saved in {folder} ({error.strerror or error}): every run was read"
+    return Index(runs, evaluations.lazy(), len(changed), len(gone), len(stats) - len(changed), note)

@@ -9,6 +9,7 @@ drawn (the numbers, the labels, this file's code and matplotlib's version) and c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -110,9 +111,13 @@ def bias_plot(
         os.utime(cached)  # recently used: kept by the pruning below
         return
     _draw(path, title, entries, seeds, tables)
-    cache.mkdir(parents=True, exist_ok=True)
     staged = cache / f".{cached.name}.{os.getpid()}.tmp"
-    shutil.copyfile(path, staged)
-    os.replace(staged, cached)
-    for old in sorted(cache.glob("*.png"), key=lambda file: file.stat().st_mtime_ns)[:-CACHE_SIZE]:
-        old.unlink(missing_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, staged)
+        os.replace(staged, cached)
+        for old in sorted(cache.glob("*.png"), key=lambda file: file.stat().st_mtime_ns)[:-CACHE_SIZE]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a cache folder that cannot be written: the plot is drawn every time
+        with contextlib.suppress(OSError):
+            staged.unlink(missing_ok=True)
