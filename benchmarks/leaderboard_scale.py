@@ -99,6 +99,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))  # the checkout this script belongs to, whatever is installed
     from benchsuite.leaderboard.build import generate
+    from benchsuite.leaderboard.discover import walk
     from benchsuite.leaderboard.index import INDEX_DIR
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="leaderboard-scale-"))
@@ -116,6 +117,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         cold = _timed(lambda: generate(results, out))
         warm = [_timed(lambda: generate(results, out)) for _ in range(args.repeats)]
+        walking = min(_timed(lambda: walk(results)) for _ in range(args.repeats))
         changed = next((results / "erm_toywaterbirds").iterdir()) / "record.json"
         changed.write_text(changed.read_text().replace('"seed"', '"seed" ', 1))  # a new size: a changed record
         write_records(results / "_added", 1, seed=1)  # one new run, in its own experiment
@@ -126,6 +128,7 @@ def main() -> None:
         cli = _timed(lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO))
         print(f"cold build:            {cold:6.2f} s")
         print(f"warm regeneration:     {min(warm):6.2f} s (best of {len(warm)}: {', '.join(f'{t:.2f}' for t in warm)})")
+        print(f"  of which the walk (one stat per run folder): {walking:6.2f} s (best of {args.repeats})")
         print(f"incremental (1 changed, 1 added): {incremental:6.2f} s")
         print(f"warm command, whole process (interpreter, imports): {cli:6.2f} s")
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
