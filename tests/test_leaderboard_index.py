@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from benchsuite.leaderboard import index as run_index
 from benchsuite.leaderboard.build import generate
@@ -79,11 +80,12 @@ def test_a_run_that_finishes_leaves_the_skipped_list(tmp_path):
     assert done.added == 1 and done.runs["problem"].to_list() == [None]
 
 
-def test_a_damaged_index_is_rebuilt(tmp_path):
+@pytest.mark.parametrize("damaged", ["runs.v1.parquet", "evaluations.v1.parquet"])
+def test_a_damaged_index_is_rebuilt(tmp_path, damaged):
     results = tmp_path / "results"
     _erm(results, "r0", 0, 0.5)
     run_index.update(results)
-    (results / run_index.INDEX_DIR / "runs.v1.parquet").write_bytes(b"not parquet")
+    (results / run_index.INDEX_DIR / damaged).write_bytes(b"not parquet")
     rebuilt = run_index.update(results)
     assert rebuilt.added == 1 and _test_top1(rebuilt) == {"erm/r0": 0.5}
 

@@ -49,32 +49,28 @@ def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
         raise
 
 
-def _read_previous(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    runs, evaluations = folder / _RUNS, folder / _EVALUATIONS
-    if not (runs.exists() and evaluations.exists()):
-        return None
+def _previous_runs(folder: Path) -> pl.DataFrame | None:
+    """The stored runs table, if the index exists, is readable and was written by this version of the code;
+    the evaluations file is only checked here (its schema), and read when something changed."""
     try:
-        previous_runs = pl.read_parquet(runs)
-        previous_evaluations = pl.read_parquet(evaluations)
+        runs = pl.read_parquet(folder / _RUNS)
+        evaluations = pl.read_parquet_schema(folder / _EVALUATIONS)
     except (OSError, pl.exceptions.PolarsError):
-        return None  # a damaged index is rebuilt, it holds nothing that the run folders do not
-    fixed = {name: previous_evaluations.schema.get(name) for name in EVAL_SCHEMA}
-    if previous_runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA:
+        return None  # missing or damaged: rebuilt, the index holds nothing that the run folders do not
+    fixed = {name: evaluations.get(name) for name in EVAL_SCHEMA}
+    if runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA:
         return None  # written by another version of this code
-    return previous_runs, previous_evaluations
+    return runs
 
 
 def update(results: Path) -> Index:
     """Bring the index of `results` up to date with its run folders and return it."""
     folder = results / INDEX_DIR
     stats = walk(results)
-    previous = _read_previous(folder)
-    if previous is None:
-        previous = pl.DataFrame(schema=RUN_SCHEMA), pl.DataFrame(schema=EVAL_SCHEMA)
-        stored = False
-    else:
-        stored = True
-    old_runs, old_evaluations = previous
+    old_runs = _previous_runs(folder)
+    stored = old_runs is not None
+    if old_runs is None:
+        old_runs = pl.DataFrame(schema=RUN_SCHEMA)
     known = old_runs.select("run", old_mtime="mtime_ns", old_size="size", old_inode="inode", known=pl.lit(True))
     changed = (
         stats.join(known, on="run", how="left", maintain_order="left")
@@ -90,6 +86,11 @@ def update(results: Path) -> Index:
     if stored and changed.is_empty() and gone.is_empty():
         return Index(old_runs, pl.scan_parquet(folder / _EVALUATIONS), 0, 0, len(stats))
 
+    try:
+        old_evaluations = pl.read_parquet(folder / _EVALUATIONS) if stored else pl.DataFrame(schema=EVAL_SCHEMA)
+    except (OSError, pl.exceptions.PolarsError):  # damaged since its schema was read: start again
+        old_runs, old_evaluations = pl.DataFrame(schema=RUN_SCHEMA), pl.DataFrame(schema=EVAL_SCHEMA)
+        changed, gone = stats, old_runs["run"]
     fresh = ingest(results, changed)
     replaced = pl.concat([changed["run"], gone]).to_frame()
     runs = pl.concat([old_runs.join(replaced, on="run", how="anti"), fresh.runs]).sort("run")
