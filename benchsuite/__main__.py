@@ -1,4 +1,4 @@
-"""Command line: `python -m benchsuite run | list`.
+"""Command line: `python -m benchsuite run | sweep | list`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
@@ -50,6 +50,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from benchsuite import sweep_command
+
+    _load_plugins(args)
+    return sweep_command.main(args)
+
+
 def _list(args: argparse.Namespace) -> int:
     """One line per registered class: kind, name, distribution ("-" if not installed), module, summary;
     then one line per broken plugin: "broken", entry point name, distribution, entry point and error."""
@@ -81,9 +88,23 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="run again even if this config already finished")
     run.set_defaults(handler=_run)
 
+    sweep = commands.add_parser("sweep", help="run a sweep declared in gin through submitit (SLURM, local, debug)")
+    sweep.add_argument(
+        "--gin", action="append", required=True, metavar="FILE", help="sweep file, e.g. gin/sweeps/embedded.gin"
+    )
+    sweep.add_argument(
+        "--gin-param", action="append", default=[], metavar="BINDING",
+        help="'Sweep.seeds = [0]' configures the sweep; any other binding is added to every run (repeatable)",
+    )
+    sweep.add_argument("--cluster", choices=("slurm", "local", "debug"), help="overrides Sweep.cluster")
+    sweep.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and their states; run nothing")
+    sweep.add_argument("--no-wait", action="store_true", help="submit and return without waiting for the jobs")
+    sweep.set_defaults(handler=_sweep)
+
     listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
     listing.set_defaults(handler=_list)
-    for command in (run, listing):
+    for command in (run, sweep, listing):
         command.add_argument(
             "--plugin", action="append", default=[], metavar="MODULE",
             help="import a plugin module that is not installed, e.g. my_methods.mixup (repeatable)",
