@@ -31,6 +31,7 @@ def _load_plugins(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from benchsuite import distributed
     from benchsuite.report import summary_table
     from benchsuite.run import execute
 
@@ -39,6 +40,8 @@ def _run(args: argparse.Namespace) -> int:
     # gin config name them, as they would for a gin file's own import lines.
     bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
     outcome = execute(args.gin, bindings, results=args.results, force=args.force)
+    if not distributed.is_main():
+        return 0  # under torchrun, rank 0 reports
     console = Console()
     if outcome.already_finished:
         console.print(

@@ -23,7 +23,7 @@ import gin
 import numpy as np
 import torch
 
-from benchsuite import config, records
+from benchsuite import config, distributed, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
@@ -74,16 +74,20 @@ def run(
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
+    distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
     seed_everything(seed)
     trainer.generator.manual_seed(seed)
 
     dataset.split("train")  # builds or loads the data now, so that missing data fails before any output
     method.check_dataset(dataset)
     method.setup(backbone, dataset)
+    method = distributed.convert_batch_norm(method, trainer.device)
     method.to(trainer.device)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     trainer.run_dir = run_dir
+    if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
+        return {"status": "finished", "metrics": method.fit(dataset, trainer)}
+    run_dir.mkdir(parents=True, exist_ok=True)
     resumes = records.count_resume(run_dir)
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,

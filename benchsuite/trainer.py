@@ -22,7 +22,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
-from benchsuite import records
+from benchsuite import distributed, records
 from benchsuite.datasets.base import Batch, Split
 from benchsuite.schedules import constant_schedule
 
@@ -101,10 +101,12 @@ def train_loop(
         total = torch.zeros((), device=device)
         for batch in stage.data.batches(stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last):
             with autocast_for(device):
-                loss = stage.step(to_device(batch, device))
+                # Under several processes each takes its slice of the same global batch (distributed.py).
+                loss = stage.step(to_device(distributed.shard(batch), device))
             for optimizer in stage.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(stage.modules)
             for optimizer in stage.optimizers:
                 optimizer.step()
             for scheduler in stage.schedulers:
@@ -112,7 +114,7 @@ def train_loop(
             total += loss.detach()
             bar.update(1)
         # One host sync per epoch, not per step: reading the loss every step stalls a GPU.
-        mean_loss = total.item() / steps
+        mean_loss = distributed.gather_detached(total.reshape(1)).mean().item() / steps
         if not math.isfinite(mean_loss):
             bar.close()
             raise NonFiniteLoss(f"Stage '{stage.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
@@ -168,9 +170,14 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / records.CHECKPOINT
 
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files: it has a run folder and is the main process."""
+        return self.run_dir is not None and distributed.is_main()
+
     def _log(self, logged: dict) -> None:
         """Append one evaluation (`{"stage", "epoch", "train_loss", "evaluation"}`) to metrics.jsonl, a line per row."""
-        if self.run_dir is None:
+        if not self.writes:
             return
         for row, metrics in logged["evaluation"].items():
             line = {"stage": logged["stage"], "epoch": logged["epoch"], "train_loss": logged["train_loss"], "row": row}
@@ -235,7 +242,7 @@ class Trainer:
 
     def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int, logged: dict | None) -> None:
         """Write the checkpoint atomically (a temporary file, then a rename); `logged` is this epoch's evaluation."""
-        if self.checkpoint_path is None:
+        if not self.writes:
             return
         checkpoint = {
             "stage_index": index,
