@@ -66,6 +66,8 @@ class Cluster:
     state: Path = field(default_factory=lambda: Path(os.environ.get("BENCHSUITE_SLURM_STATE", DEFAULT_STATE)))
     partition: str = PARTITION
     urgent_partition: str = URGENT_PARTITION
+    #: seconds the last start() took to bring the cluster up (0 when it was already running)
+    start_seconds: float = field(default=0.0, init=False)
     _last_error: str = field(default="", init=False, repr=False)
 
     # ---- paths -------------------------------------------------------------------------------------------
@@ -97,7 +99,9 @@ class Cluster:
     def start(self) -> bool:
         """Bring the cluster up; returns False when it was already running (then nothing is touched)."""
         if self.running():
+            self.start_seconds = 0.0
             return False
+        began = time.monotonic()
         ensure_installed()
         self.stop()  # whatever is left of an earlier, half-started cluster
         self._prepare_state()
@@ -113,6 +117,7 @@ class Cluster:
                                  self._slurmctld_ready)
         self._start_slurm_daemon("slurmd", ["/usr/sbin/slurmd", "-D", "-f", str(self.conf)], self._node_idle)
         self._wait("slurmdbd", self._sacct_ready)
+        self.start_seconds = time.monotonic() - began
         return True
 
     def stop(self) -> None:
@@ -471,9 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster()
     try:
         if args.action == "start":
-            began = time.monotonic()
-            started = cluster.start()
-            took = f"started in {time.monotonic() - began:.1f} s" if started else "already running"
+            took = f"started in {cluster.start_seconds:.1f} s" if cluster.start() else "already running"
             print(f"SLURM cluster in {cluster.state}: {took}; partitions {cluster.partition} (default), "
                   f"{cluster.urgent_partition}.\nexport SLURM_CONF={cluster.conf}")
         elif args.action == "stop":
