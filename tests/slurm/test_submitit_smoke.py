@@ -79,3 +79,23 @@ def test_preempted_checkpointable_job_requeues_and_finishes(slurm_executor: subm
     record_property("requeue_turnaround_seconds", round(second_start - signalled, 1))
     print(f"requeued job started again {second_start - signalled:.1f} s after USR2; "
           f"result {time.time() - signalled:.1f} s after it")
+
+
+def test_job_preempted_by_urgent_partition_requeues_and_finishes(slurm_cluster: Cluster,
+                                                                   slurm_executor: submitit.AutoExecutor,
+                                                                   tmp_path: Path) -> None:
+    """Real preemption: a job of the urgent partition that needs every CPU of the node pushes the running job
+    out; Slurm sends it submitit's USR2 at once (preempt_send_user_signal), it checkpoints and is requeued."""
+    starts = tmp_path / "starts"
+    job = slurm_executor.submit(jobs.Resumable(), str(tmp_path))
+    _wait_for(starts, job, "its first start")
+    signalled = time.time()
+    cpus = int(subprocess.run(["sinfo", "-h", "-N", "-o", "%c"], capture_output=True, text=True,
+                              check=True).stdout.split()[0])
+    slurm_executor.update_parameters(slurm_partition=slurm_cluster.urgent_partition, cpus_per_task=cpus)
+    urgent = slurm_executor.submit(jobs.square, 3)
+    assert urgent.result()[0] == 9
+    result = job.result()
+    assert result["checkpoints"] == 1 and result["starts"] == 2 and result["job_id"] == job.job_id
+    second_start = float(starts.read_text().split()[1])
+    print(f"preempted job started again {second_start - signalled:.1f} s after the urgent job was submitted")
