@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -25,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,14 +97,35 @@ class Cluster:
         return self.state / "mysql" / "mysqld.sock"
 
     # ---- public API --------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialises start and stop between processes (two test sessions sharing one state folder)."""
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state.with_name(self.state.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def start(self) -> bool:
         """Bring the cluster up; returns False when it was already running (then nothing is touched)."""
+        with self._locked():
+            try:
+                return self._start()
+            except ClusterError:
+                self._stop()  # leave no half-started cluster behind; the logs stay in the state folder
+                raise
+
+    def stop(self) -> None:
+        """Cancel every job, wait for them to end, then stop the recorded daemons in reverse start order."""
+        with self._locked():
+            self._stop()
+
+    def _start(self) -> bool:
         if self.running():
             self.start_seconds = 0.0
             return False
         began = time.monotonic()
         ensure_installed()
-        self.stop()  # whatever is left of an earlier, half-started cluster
+        self._stop()  # whatever is left of an earlier, half-started cluster
         self._prepare_state()
         nodename, cpus, memory = node_resources()
         ports = free_ports(4)
@@ -120,17 +142,22 @@ class Cluster:
         self.start_seconds = time.monotonic() - began
         return True
 
-    def stop(self) -> None:
-        """Cancel every job, wait for them to end, then stop the recorded daemons in reverse start order."""
+    def _stop(self) -> None:
         pids = self._read_pids()
         if not pids:
             return
+        leftover: ClusterError | None = None
         if all(name in pids and _alive(pids[name]) for name in ("munged", "slurmctld", "slurmd")):
-            self.cancel_all()
+            try:
+                self.cancel_all()
+            except ClusterError as error:  # still stop the daemons, then say which jobs may have survived
+                leftover = error
         for name in reversed(DAEMONS):
             if name in pids:
                 _terminate(pids[name], name)
         self._pids_file.unlink(missing_ok=True)
+        if leftover is not None:
+            raise leftover
 
     def running(self) -> bool:
         """True when every daemon recorded in the state folder is alive and the node answers."""

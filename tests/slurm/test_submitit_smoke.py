@@ -28,12 +28,15 @@ def _wait_for(path: Path, job: submitit.Job, what: str, timeout_s: float = 120.0
         time.sleep(0.2)
 
 
-def test_cluster_start_time_is_reported(slurm_cluster: Cluster, record_property) -> None:
+def test_cluster_is_up_and_start_is_idempotent(slurm_cluster: Cluster, record_property) -> None:
     record_property("slurm_start_seconds", round(slurm_cluster.start_seconds, 1))
     print(f"cluster started in {slurm_cluster.start_seconds:.1f} s")
-    assert slurm_cluster.running()
-    assert slurm_cluster.partition in subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                                                     check=True, env=None).stdout
+    pids = slurm_cluster.status()["daemons"]
+    assert all(pids.values()), pids
+    assert slurm_cluster.start() is False  # a second start finds it running and touches nothing
+    assert slurm_cluster.status()["daemons"] == pids
+    partitions = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, check=True).stdout
+    assert partitions.split() == [f"{slurm_cluster.partition}*", slurm_cluster.urgent_partition]
 
 
 def test_job_array_returns_every_result(slurm_executor: submitit.AutoExecutor) -> None:
