@@ -35,5 +35,7 @@ def images_by_class(folder: Path, classes: list[str], source: DataSource) -> tup
         paths += files
         labels += [label] * len(files)
     if not paths:
-        raise source.error(folder, f"the class folders under '{folder.name}' hold no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise source.error(
+            folder, f"the class folders under '{folder.name}' hold no images ({', '.join(IMAGE_SUFFIXES)})"
+        )
     return paths, labels

@@ -88,8 +88,8 @@ class HuggingFaceDataset(Dataset):
         self,
         path: str = gin.REQUIRED,
         name: str | None = None,
-        columns: Mapping[str, str] = {"image": "image", "label": "label"},  # noqa: B006  gin binds a dict
-        splits: Mapping[str, str] = {"train": "train", "val": "validation", "test": "test"},  # noqa: B006
+        columns: Mapping[str, str] = {"image": "image", "label": "label"},
+        splits: Mapping[str, str] = {"train": "train", "val": "validation", "test": "test"},
         num_classes: int | None = None,
         num_groups: int | None = None,
         aligned_groups: Sequence[int] | None = None,

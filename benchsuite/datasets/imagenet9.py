@@ -62,9 +62,10 @@ class ImageNet9(DiskDataset):
         super().__init__(root, preprocess, mean, std)
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown or "original" not in variants:
+            problem = f"unknown {', '.join(unknown)}" if unknown else "original is missing"
             raise ConfigError(
-                f"ImageNet9.variants = {tuple(variants)}: {'unknown ' + ', '.join(unknown) if unknown else 'original is missing'}."
-                f" Valid variants: {', '.join(VARIANTS)} (original is the test split and must be listed)."
+                f"ImageNet9.variants = {tuple(variants)}: {problem}. Valid variants: "
+                f"{', '.join(VARIANTS)} (original is the test split and must be listed)."
             )
         self.train_dir = train_dir
         self.challenge_dir = challenge_dir

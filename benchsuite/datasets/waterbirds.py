@@ -63,7 +63,8 @@ class Waterbirds(DiskDataset):
         if missing:
             raise self.data_source.error(
                 self.path,
-                f"metadata.csv lacks the column(s) {', '.join(missing)} (it has {', '.join(map(str, metadata.columns))})",
+                f"metadata.csv lacks the column(s) {', '.join(missing)} (it has "
+                f"{', '.join(map(str, metadata.columns))})",
             )
         for column, valid in (("y", {0, 1}), ("place", {0, 1}), ("split", {0, 1, 2})):
             values = pd.to_numeric(metadata[column], errors="coerce")
