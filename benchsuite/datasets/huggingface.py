@@ -28,6 +28,7 @@ from torch import Tensor
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.files import FileSplit
 from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, decode_rgb
+from benchsuite.datasets.roots import data_root
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
@@ -78,7 +79,8 @@ class HuggingFaceDataset(Dataset):
     """A Hugging Face dataset (hub id or local folder) with its columns mapped to image, label, group, ...
 
     path: hub id ('owner/name') or a local folder (parquet or image files, or a save_to_disk folder) or
-    parquet file. name: the hub config. columns: suite field -> column (image and label required; group,
+    parquet file (a relative path is looked for in the working directory, then under $BENCHSUITE_DATA).
+    name: the hub config. columns: suite field -> column (image and label required; group,
     background, mask optional). splits: suite split -> the dataset's split ('train' required; every other
     key is an evaluation split, 'val' first). num_classes: None reads it from a ClassLabel column or the
     largest label. aligned_groups, biased_split, debiased_split: the bias metrics, where the data has them.
@@ -166,7 +168,9 @@ class HuggingFaceDataset(Dataset):
 
     @cached_property
     def _dataset_dict(self):
-        local = Path(self.path).expanduser()
+        local, base = Path(self.path).expanduser(), data_root()
+        if not local.exists() and not local.is_absolute() and base is not None and (base / local).exists():
+            local = base / local  # a relative path is also looked for under $BENCHSUITE_DATA
         if local.exists():
             try:
                 loaded = self._load_local(local)

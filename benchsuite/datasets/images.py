@@ -9,6 +9,7 @@ interpolation, so they stay aligned with their images.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import gin
@@ -18,6 +19,10 @@ import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import InterpolationMode
+
+#: torchvision 0.29 deprecates its decoders in favour of TorchCodec, which the suite does not depend on; they
+#: still work, and the warning would otherwise repeat for every image in every DataLoader worker
+_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
 
 #: ImageNet's per-channel mean and std (torchvision's pretrained weights expect them)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -66,11 +71,15 @@ class Preprocess:
 
 def decode_rgb(data: Tensor) -> Tensor:
     """Encoded bytes (a 1-D uint8 tensor: JPEG, PNG, ...) -> uint8 (3, H, W); grayscale is expanded to RGB."""
-    return decode_image(data, mode=ImageReadMode.RGB)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DEPRECATION)
+        return decode_image(data, mode=ImageReadMode.RGB)
 
 
 def read_rgb(path: str | Path) -> Tensor:
-    return decode_rgb(read_file(str(path)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DEPRECATION)
+        return decode_rgb(read_file(str(path)))
 
 
 def read_mask(path: str | Path) -> Tensor:
@@ -82,5 +91,7 @@ def read_mask(path: str | Path) -> Tensor:
         if array.ndim == 3:  # (H, W, C) masks: foreground where any channel is set
             array = array.abs().amax(dim=-1)
         return (array != 0).unsqueeze(0)
-    image = decode_image(read_file(str(path)), mode=ImageReadMode.GRAY)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DEPRECATION)
+        image = decode_image(read_file(str(path)), mode=ImageReadMode.GRAY)
     return image != 0
