@@ -166,12 +166,17 @@ class HuggingFaceDataset(Dataset):
                 f"offline: {how}"
             ) from None
 
-    @cached_property
-    def _dataset_dict(self):
+    def local_path(self) -> Path | None:
+        """The local file or folder that `path` names (also looked for under $BENCHSUITE_DATA), or None."""
         local, base = Path(self.path).expanduser(), data_root()
         if not local.exists() and not local.is_absolute() and base is not None and (base / local).exists():
-            local = base / local  # a relative path is also looked for under $BENCHSUITE_DATA
-        if local.exists():
+            local = base / local
+        return local if local.exists() else None
+
+    @cached_property
+    def _dataset_dict(self):
+        local = self.local_path()
+        if local is not None:
             try:
                 loaded = self._load_local(local)
             except ConfigError:
