@@ -72,7 +72,7 @@ class Waterbirds(DiskDataset):
             if len(bad):
                 raise self.data_source.error(
                     self.path,
-                    f"metadata.csv row {bad.index[0] + 2} has {column} = {bad[column].iloc[0]!r}; valid values: "
+                    f"metadata.csv row {bad.index[0] + 2} has {column} = {bad[column].iloc[0]}; valid values: "
                     f"{sorted(valid)}",
                 )
         paths = [self.path / name for name in metadata["img_filename"]]
