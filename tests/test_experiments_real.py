@@ -40,8 +40,8 @@ def test_experiment_runs_on_the_fixture(experiment, data_root, tmp_path, monkeyp
     assert outcome.run_dir.parent.name == experiment.removesuffix(".gin")
     assert record["backbone"] == "SmallCNN"
     for metrics in record["metrics"].values():
-        assert 0 <= metrics["test/top1"] <= 1
-        assert 0 <= metrics["test/worst_group"] <= metrics["test/top1"] or metrics["test/worst_group"] <= 1
+        # the worst group's accuracy is at most the pooled accuracy, which mixes it with better groups
+        assert 0 <= metrics["test/worst_group"] <= metrics["test/top1"] <= 1
     if "celeba" in experiment:
         target = "Attractive" if "attractive" in experiment else "Blond_Hair"
         assert f"CelebA.target = '{target}'" in record["gin_config"]
