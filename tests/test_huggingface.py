@@ -44,6 +44,19 @@ def test_local_parquet_with_a_column_mapping(tmp_path, cache):
     assert dataset.aligned_groups == frozenset({0, 3})
 
 
+def test_mask_column(tmp_path, cache):
+    fixtures.write_hf_parquet(tmp_path)
+    dataset = HuggingFaceDataset(
+        path=str(tmp_path / "hf_parquet"), columns={**PARQUET_COLUMNS, "mask": "fg"}, cache_dir=cache,
+        preprocess=Preprocess(size=10, resize=12, keep_aspect=False),
+    )
+    assert dataset.has_masks
+    masks = dataset.split("train").take(torch.arange(4))["mask"]
+    assert masks.shape == (4, 10, 10) and masks.dtype == torch.bool
+    # the box 4:16 x 6:18 of 20 x 24, resized to 12 x 12 and centre-cropped to 10 x 10
+    assert masks[:, 5, 5].all() and not masks[:, 0, 0].any()
+
+
 def test_local_image_folder_relative_to_the_data_root(tmp_path, cache, monkeypatch):
     expected = fixtures.write_hf_imagefolder(tmp_path)
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
@@ -72,7 +85,7 @@ def test_hub_id_offline_says_how_to_bring_the_data(monkeypatch):
 def test_unknown_column_and_split_list_the_valid_ones(tmp_path, cache):
     fixtures.write_hf_parquet(tmp_path)
     path = str(tmp_path / "hf_parquet")
-    with pytest.raises(ConfigError, match=r"label -> 'label'.*Its columns: img, y, place, group"):
+    with pytest.raises(ConfigError, match=r"label -> 'label'.*Its columns: img, fg, y, place, group"):
         HuggingFaceDataset(path=path, columns={"image": "img", "label": "label"}, cache_dir=cache).split("train")
     with pytest.raises(ConfigError, match=r"'val' to 'dev'.*Its splits: .*validation"):
         HuggingFaceDataset(path=path, columns=PARQUET_COLUMNS, splits={"train": "train", "val": "dev"},

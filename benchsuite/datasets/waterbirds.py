@@ -48,6 +48,8 @@ class Waterbirds(DiskDataset):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
+        # the group DRO / JTT code's transform: the whole image to 256 x 256, centre crop 224
+        preprocess = preprocess if preprocess is not None else Preprocess(224, 256, keep_aspect=False)
         super().__init__(root, preprocess, mean, std)
 
     def group_name(self, group: int) -> str:
