@@ -1,4 +1,4 @@
-"""Command line: `python -m benchsuite run | sweep | list`.
+"""Command line: `python -m benchsuite run | sweep | list | data`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
@@ -78,6 +78,13 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    from benchsuite.data_command import main as data_main
+
+    _load_plugins(args)
+    return data_main(args.gin)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m benchsuite", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -107,7 +114,12 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
     listing.set_defaults(handler=_list)
-    for command in (run, sweep, listing):
+
+    data = commands.add_parser("data", help="list each dataset, whether its data is found, and its split sizes")
+    data.add_argument("--gin", action="append", default=[], metavar="FILE",
+                      help="gin file whose bindings (e.g. Waterbirds.root) apply (repeatable)")
+    data.set_defaults(handler=_data)
+    for command in (run, sweep, listing, data):
         command.add_argument(
             "--plugin", action="append", default=[], metavar="MODULE",
             help="import a plugin module that is not installed, e.g. my_methods.mixup (repeatable)",

@@ -30,8 +30,9 @@ RESUMES = "resumes.json"
 _LIBRARIES = ("torch", "torchvision", "gin-config", "kornia", "numpy", "scikit-learn", "polars", "datasets")
 
 
-#: bindings that change how a run is displayed, not what it computes: left out of the run id
-_PRESENTATION_ONLY = ("Trainer.progress",)
+#: bindings that change how a run is displayed or how fast its images load, not what it computes: left out of
+#: the run id
+_PRESENTATION_ONLY = ("Trainer.progress", "ImageLoading.")
 
 
 def run_id(config_str: str) -> str:

@@ -37,10 +37,23 @@ class _Batches(abc.ABC):
         generator: torch.Generator | None = None,
         drop_last: bool = False,
     ) -> Iterator[Batch]:
+        for index in self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last):
+            yield self.take(index)
+
+    def index_batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[Tensor]:
+        """The index tensors of the batches that `batches` takes, in order (file-backed splits decode them in
+        worker processes)."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         stop = len(self) - len(self) % batch_size if drop_last else len(self)
         for start in range(0, stop, batch_size):
-            yield self.take(order[start : start + batch_size])
+            yield order[start : start + batch_size]
 
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
         return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
