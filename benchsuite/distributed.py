@@ -90,18 +90,13 @@ def gather_detached(tensor: Tensor) -> Tensor:
     return torch.cat(pieces)
 
 
-def shard(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """This process's contiguous slice of a global batch (every process draws the same global order)."""
-    if not is_distributed():
-        return batch
-    size = next(iter(batch.values())).shape[0]
-    if size % world_size():
-        raise ValueError(
-            f"A batch of {size} items cannot be split evenly over {world_size()} processes; make "
-            "Trainer.batch_size a multiple of the number of processes (GPUs)."
-        )
-    step = size // world_size()
-    return {key: value[rank() * step : (rank() + 1) * step] for key, value in batch.items()}
+def shard() -> tuple[int, int] | None:
+    """(rank, world size) for splitting every global batch into contiguous slices; None in a single process.
+
+    Every process draws the same global order from the same seeded generator, and loads only its slice
+    (datasets/base.py's `index_batches`), so file-backed data is decoded once, not once per process.
+    """
+    return (rank(), world_size()) if is_distributed() else None
 
 
 def average_gradients(module: nn.Module) -> None:

@@ -99,10 +99,13 @@ def train_loop(
     for epoch in range(start_epoch, stage.epochs):
         stage.modules.train()
         total = torch.zeros((), device=device)
-        for batch in stage.data.batches(stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last):
+        # Under several processes each loads only its slice of the same global batch (distributed.py).
+        batches = stage.data.batches(
+            stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last, shard=distributed.shard()
+        )
+        for batch in batches:
             with autocast_for(device):
-                # Under several processes each takes its slice of the same global batch (distributed.py).
-                loss = stage.step(to_device(distributed.shard(batch), device))
+                loss = stage.step(to_device(batch, device))
             for optimizer in stage.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()

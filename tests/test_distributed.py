@@ -133,10 +133,20 @@ def test_a_training_epoch_over_two_processes_matches_one_process(per_rank):
         torch.testing.assert_close(per_rank[rank]["epoch"], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_each_process_takes_its_contiguous_slice_of_the_same_global_batch():
+    split = _regression_split(n=12)
+    whole = [b["label"] for b in split.batches(6, shuffle=True, generator=torch.Generator().manual_seed(3))]
+    parts = [[b["label"] for b in split.batches(6, shuffle=True, generator=torch.Generator().manual_seed(3),
+                                                shard=(rank, 3))] for rank in range(3)]
+    for step, batch in enumerate(whole):
+        torch.testing.assert_close(torch.cat([parts[rank][step] for rank in range(3)]), batch)
+    with pytest.raises(ValueError, match="cannot be split evenly over 4 processes"):
+        next(split.batches(6, shard=(0, 4)))
+
+
 def test_the_identity_without_a_process_group():
     tensor = torch.arange(6.0).reshape(3, 2)
-    batch = {"image": tensor}
-    assert distributed.gather(tensor) is tensor and distributed.shard(batch) is batch
+    assert distributed.gather(tensor) is tensor and distributed.shard() is None
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
 
 

@@ -143,8 +143,11 @@ class FileSplit(_Batches):
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
-        indices = list(self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last))
+        indices = list(
+            self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, shard=shard)
+        )
         loading = ImageLoading()
         if loading.num_workers == 0 or len(indices) <= 1:
             yield from map(self.take, indices)
