@@ -1,4 +1,4 @@
-"""Command line: `python -m benchsuite run | list | leaderboard`.
+"""Command line: `python -m benchsuite run | sweep | list | data | leaderboard`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
@@ -31,6 +31,7 @@ def _load_plugins(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from benchsuite import distributed
     from benchsuite.report import summary_table
     from benchsuite.run import execute
 
@@ -39,6 +40,8 @@ def _run(args: argparse.Namespace) -> int:
     # gin config name them, as they would for a gin file's own import lines.
     bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
     outcome = execute(args.gin, bindings, results=args.results, force=args.force)
+    if not distributed.is_main():
+        return 0  # under torchrun, rank 0 reports
     console = Console()
     if outcome.already_finished:
         console.print(
@@ -48,6 +51,13 @@ def _run(args: argparse.Namespace) -> int:
     console.print(summary_table(outcome.record))
     console.print(f"record: {outcome.run_dir / 'record.json'}  wall time: {outcome.record['wall_time_s']:.1f} s")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from benchsuite import sweep_command
+
+    _load_plugins(args)
+    return sweep_command.main(args)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -68,6 +78,13 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    from benchsuite.data_command import main as data_main
+
+    _load_plugins(args)
+    return data_main(args.gin)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m benchsuite", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -81,13 +98,32 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="run again even if this config already finished")
     run.set_defaults(handler=_run)
 
+    sweep = commands.add_parser("sweep", help="run a sweep declared in gin through submitit (SLURM, local, debug)")
+    sweep.add_argument(
+        "--gin", action="append", required=True, metavar="FILE", help="sweep file, e.g. gin/sweeps/embedded.gin"
+    )
+    sweep.add_argument(
+        "--gin-param", action="append", default=[], metavar="BINDING",
+        help="'Sweep.seeds = [0]' configures the sweep; any other binding is added to every run (repeatable)",
+    )
+    sweep.add_argument("--cluster", choices=("slurm", "local", "debug"), help="overrides Sweep.cluster")
+    sweep.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs and their states; run nothing")
+    sweep.add_argument("--no-wait", action="store_true", help="submit and return without waiting for the jobs")
+    sweep.set_defaults(handler=_sweep)
+
     from benchsuite.leaderboard.cli import add_parser as add_leaderboard  # argparse only: polars loads on use
 
     add_leaderboard(commands)
 
     listing = commands.add_parser("list", help="list registered methods, datasets and backbones")
     listing.set_defaults(handler=_list)
-    for command in (run, listing):
+
+    data = commands.add_parser("data", help="list each dataset, whether its data is found, and its split sizes")
+    data.add_argument("--gin", action="append", default=[], metavar="FILE",
+                      help="gin file whose bindings (e.g. Waterbirds.root) apply (repeatable)")
+    data.set_defaults(handler=_data)
+    for command in (run, sweep, listing, data):
         command.add_argument(
             "--plugin", action="append", default=[], metavar="MODULE",
             help="import a plugin module that is not installed, e.g. my_methods.mixup (repeatable)",

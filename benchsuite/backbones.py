@@ -4,7 +4,9 @@ A backbone maps a normalised float batch (B, C, H, W) to pooled features (B, fea
 as many as they need from the factory that gin binds (`run.backbone = @ResNet18`), e.g. WCL's two
 encoders. ResNets come from torchvision; the CIFAR stem (3x3 stride-1 first convolution, no max-pool) is
 the one the WCL, DCL and HCL authors use on 32x32 images. Pretrained weights load from a local file in
-torchvision's state-dict format: nothing is downloaded.
+torchvision's state-dict format: nothing is downloaded. A relative path is looked for in the working
+directory, then under the data root $BENCHSUITE_DATA (the paper experiments' gin files name
+weights/resnet18-imagenet1k-v1.pth and weights/resnet50-imagenet1k-v1.pth there).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from benchsuite.datasets.roots import data_root
 from benchsuite.errors import ConfigError
 from benchsuite.registry import BACKBONES
 
@@ -25,11 +28,23 @@ class Backbone(nn.Module):
     feature_dim: int
 
 
-def _load_torchvision_weights(model: nn.Module, path: str, binding: str) -> None:
+def _weights_file(path: str) -> tuple[Path, list[Path]]:
+    """The weights file: `path` itself, or a relative path under $BENCHSUITE_DATA (where gin files of the paper
+    experiments expect weights/<name>.pth); also every place looked at, for the error."""
     file = Path(path).expanduser()
+    candidates = [file]
+    if not file.is_absolute() and data_root() is not None:
+        candidates.append(data_root() / file)
+    return next((c for c in candidates if c.is_file()), file), candidates
+
+
+def _load_torchvision_weights(model: nn.Module, path: str, binding: str) -> None:
+    file, candidates = _weights_file(path)
     if not file.is_file():
+        looked = " and ".join(f"'{c}'" for c in candidates)
         raise ConfigError(
-            f"Pretrained weights not found at '{file}' (gin binding {binding}). Nothing is downloaded: save "
+            f"Pretrained weights not found at {looked} (gin binding {binding}; a relative path is also looked "
+            "for under $BENCHSUITE_DATA). Nothing is downloaded: save "
             "torchvision's ImageNet weights on a machine with internet (e.g. torchvision.models."
             "ResNet50_Weights.IMAGENET1K_V1.get_state_dict()) with torch.save, copy the file here, and point "
             f"{binding} at it, or set it to None to train from scratch."

@@ -3,7 +3,7 @@
 A run lives in results/<experiment>/<run_id>/ with
 - record.json: written last and atomically; its schema is documented in README.md ("Run records");
 - metrics.jsonl: one line per evaluation and row (every epoch's numbers, for model selection later);
-- checkpoint.pt: the latest epoch's state, for resuming.
+- checkpoint.pt: the latest epoch's state, for resuming; resumes.json: how often the run was resumed.
 The run id is a hash of the canonical gin config, so the same config always maps to the same folder.
 """
 
@@ -26,11 +26,13 @@ SCHEMA_VERSION = 1
 RECORD = "record.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
+RESUMES = "resumes.json"
 _LIBRARIES = ("torch", "torchvision", "gin-config", "kornia", "numpy", "scikit-learn", "polars", "datasets")
 
 
-#: bindings that change how a run is displayed, not what it computes: left out of the run id
-_PRESENTATION_ONLY = ("Trainer.progress",)
+#: bindings that change how a run is displayed or how fast its images load, not what it computes: left out of
+#: the run id
+_PRESENTATION_ONLY = ("Trainer.progress", "ImageLoading.")
 
 
 def run_id(config_str: str) -> str:
@@ -60,6 +62,36 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
 def append_metrics(run_dir: Path, line: dict[str, Any]) -> None:
     with open(run_dir / METRICS, "a") as handle:
         handle.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def has_metrics(run_dir: Path, stage: str, epoch: int) -> bool:
+    """Whether the last evaluation in metrics.jsonl is of `stage` at `epoch` (lines are appended in order)."""
+    try:
+        lines = (run_dir / METRICS).read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    if not lines:
+        return False
+    last = json.loads(lines[-1])
+    return last.get("stage") == stage and last.get("epoch") == epoch
+
+
+def count_resume(run_dir: Path) -> int:
+    """How many times this run folder has been resumed, this start included; 0 for a fresh start.
+
+    Kept in its own small file, written as soon as the run starts, so that a run killed before its next
+    checkpoint still counts the attempt.
+    """
+    path = run_dir / RESUMES
+    if not (run_dir / CHECKPOINT).exists():
+        path.unlink(missing_ok=True)
+        return 0
+    try:
+        count = json.loads(path.read_text())["resumes"] + 1
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        count = 1
+    write_json_atomic(path, {"resumes": count})
+    return count
 
 
 def git_state() -> dict[str, Any]:

@@ -2,9 +2,9 @@
 parses gin, names the run by its config and writes its record.
 
 Order of work in a run, so that bad input leaves nothing under results/: parse and validate the config,
-build the dataset's training split, build the method; only then create the run folder, train (resuming
-from the folder's checkpoint if there is one), and write record.json last, atomically, as "finished" or
-"failed" with the reason.
+build the dataset's training split, build the method; only then create the run folder, mark it "running"
+in record.json, train (resuming from the folder's checkpoint if there is one), and rewrite record.json
+last, atomically, as "finished" or "failed" with the reason.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import gin
 import numpy as np
 import torch
 
-from benchsuite import config, records
+from benchsuite import config, distributed, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.methods.base import BackboneFactory, Method
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
-from benchsuite.trainer import Evaluation, Trainer
+from benchsuite.trainer import Trainer
 
 
 def seed_everything(seed: int) -> None:
@@ -67,32 +67,28 @@ def run(
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
-    experiment names the folder under results/ (default: the stem of the last --gin file); run_dir and
+    experiment names the folder under results/ (default: the stem of the first --gin file); run_dir and
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
+    distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
     seed_everything(seed)
     trainer.generator.manual_seed(seed)
 
     dataset.split("train")  # builds or loads the data now, so that missing data fails before any output
     method.check_dataset(dataset)
     method.setup(backbone, dataset)
+    method = distributed.convert_batch_norm(method, trainer.device)
     method.to(trainer.device)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     trainer.run_dir = run_dir
-    resumed = trainer.checkpoint_path.exists()
-
-    def log_evaluation(stage: str, epoch: int, train_loss: float, evaluation: Evaluation) -> None:
-        for row, metrics in evaluation.items():
-            records.append_metrics(
-                run_dir, {"stage": stage, "epoch": epoch, "train_loss": train_loss, "row": row, **metrics}
-            )
-
-    trainer.log_evaluation = log_evaluation
+    if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
+        return {"status": "finished", "metrics": method.fit(dataset, trainer)}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resumes = records.count_resume(run_dir)
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_dir.name,
@@ -101,13 +97,16 @@ def run(
         "dataset": dataset.registered_name,
         "backbone": backbone.registered_name,
         "seed": seed,
-        "resumed": resumed,
+        "resumed": resumes > 0,
+        "resumes": resumes,
         "git": records.git_state(),
         "versions": records.library_versions(),
         "device": records.device_description(trainer.device),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(provenance or {}),
     }
+    # A "running" record marks the folder as started: sweeps count it as incomplete, leaderboards skip it.
+    records.write_json_atomic(run_dir / records.RECORD, record | {"status": "running"})
     start = time.perf_counter()
     try:
         evaluation = method.fit(dataset, trainer)
@@ -135,12 +134,13 @@ class Outcome:
     already_finished: bool
 
 
-def _experiment_name(gin_files: Sequence[str | Path]) -> str:
+def experiment_name(gin_files: Sequence[str | Path]) -> str:
     try:
         name = gin.query_parameter("run.experiment")
     except ValueError:
         name = None
-    return name or (Path(gin_files[-1]).stem if gin_files else "experiment")
+    # The first file: an experiment file is named first, override files (gin/overrides/) after it.
+    return name or (Path(gin_files[0]).stem if gin_files else "experiment")
 
 
 def execute(
@@ -153,7 +153,7 @@ def execute(
     config.parse(gin_files, bindings)
     try:
         canonical = gin.config_str()
-        run_dir = Path(results) / _experiment_name(gin_files) / records.run_id(canonical)
+        run_dir = Path(results) / experiment_name(gin_files) / records.run_id(canonical)
         existing = records.read_record(run_dir)
         if existing is not None and existing.get("status") == "finished" and not force:
             return Outcome(run_dir, existing, already_finished=True)

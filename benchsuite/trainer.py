@@ -22,8 +22,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
+from benchsuite import distributed, records
 from benchsuite.datasets.base import Batch, Split
-from benchsuite.records import CHECKPOINT
 from benchsuite.schedules import constant_schedule
 
 # Optimizers that gin files name, e.g. `Trainer.optimizer = @torch.optim.SGD` and `torch.optim.SGD.momentum = 0.9`.
@@ -99,12 +99,17 @@ def train_loop(
     for epoch in range(start_epoch, stage.epochs):
         stage.modules.train()
         total = torch.zeros((), device=device)
-        for batch in stage.data.batches(stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last):
+        # Under several processes each loads only its slice of the same global batch (distributed.py).
+        batches = stage.data.batches(
+            stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last, shard=distributed.shard()
+        )
+        for batch in batches:
             with autocast_for(device):
                 loss = stage.step(to_device(batch, device))
             for optimizer in stage.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(stage.modules)
             for optimizer in stage.optimizers:
                 optimizer.step()
             for scheduler in stage.schedulers:
@@ -112,7 +117,7 @@ def train_loop(
             total += loss.detach()
             bar.update(1)
         # One host sync per epoch, not per step: reading the loss every step stalls a GPU.
-        mean_loss = total.item() / steps
+        mean_loss = distributed.gather_detached(total.reshape(1)).mean().item() / steps
         if not math.isfinite(mean_loss):
             bar.close()
             raise NonFiniteLoss(f"Stage '{stage.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
@@ -130,6 +135,10 @@ class Trainer:
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
+
+    Each evaluation is saved in the checkpoint before its lines are appended to metrics.jsonl, and a resumed
+    run appends them if the process died in between: metrics.jsonl holds every evaluation exactly once,
+    however often the run is killed.
     """
 
     def __init__(
@@ -156,15 +165,26 @@ class Trainer:
         self.device = pick_device(device)
         self.progress = progress
         self.generator = torch.Generator()
-        #: the run's folder (set by `run`); None trains without checkpoints, as in unit tests
+        #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
         self.run_dir: Path | None = None
-        #: called after each evaluation with (stage name, epoch, mean training loss, evaluation)
-        self.log_evaluation: Callable[[str, int, float, Evaluation], None] = lambda *args: None
         self._stage_index = 0
 
     @property
     def checkpoint_path(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / CHECKPOINT
+        return None if self.run_dir is None else self.run_dir / records.CHECKPOINT
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files: it has a run folder and is the main process."""
+        return self.run_dir is not None and distributed.is_main()
+
+    def _log(self, logged: dict) -> None:
+        """Append one evaluation (`{"stage", "epoch", "train_loss", "evaluation"}`) to metrics.jsonl, a line per row."""
+        if not self.writes:
+            return
+        for row, metrics in logged["evaluation"].items():
+            line = {"stage": logged["stage"], "epoch": logged["epoch"], "train_loss": logged["train_loss"], "row": row}
+            records.append_metrics(self.run_dir, line | metrics)
 
     def make_optimizer(
         self, params: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float | None = None
@@ -207,10 +227,13 @@ class Trainer:
 
         def on_epoch_end(epoch: int, mean_loss: float) -> None:
             nonlocal last
+            logged = None
             if stage.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == stage.epochs):
                 last = stage.evaluate()
-                self.log_evaluation(stage.name, epoch + 1, mean_loss, last)
-            self._save_checkpoint(stage, state, index, epoch)
+                logged = {"stage": stage.name, "epoch": epoch + 1, "train_loss": mean_loss, "evaluation": last}
+            self._save_checkpoint(stage, state, index, epoch, logged)
+            if logged is not None:
+                self._log(logged)
 
         train_loop(
             stage, self.device, self.generator, start_epoch=start_epoch, on_epoch_end=on_epoch_end,
@@ -220,13 +243,15 @@ class Trainer:
             last = stage.evaluate()  # resumed after the last epoch: evaluate the restored model
         return last
 
-    def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int) -> None:
-        if self.checkpoint_path is None:
+    def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int, logged: dict | None) -> None:
+        """Write the checkpoint atomically (a temporary file, then a rename); `logged` is this epoch's evaluation."""
+        if not self.writes:
             return
         checkpoint = {
             "stage_index": index,
             "stage": stage.name,
             "epoch": epoch,
+            "logged": logged,
             "state": state.state_dict(),
             "optimizers": [o.state_dict() for o in stage.optimizers],
             "schedulers": [s.state_dict() for s in stage.schedulers],
@@ -257,6 +282,9 @@ class Trainer:
                 f"The checkpoint {self.checkpoint_path} is of stage '{checkpoint['stage']}', not '{stage.name}': "
                 "the method's stages changed since it was written; delete the run folder or use --force."
             )
+        logged = checkpoint.get("logged")
+        if logged is not None and not records.has_metrics(self.run_dir, logged["stage"], logged["epoch"]):
+            self._log(logged)  # the process died between the checkpoint and the log
         for optimizer, saved in zip(stage.optimizers, checkpoint["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         for scheduler, saved in zip(stage.schedulers, checkpoint["schedulers"], strict=True):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
 
+from benchsuite import records
 from benchsuite.datasets.base import Split
 from benchsuite.schedules import cosine_schedule, multistep_schedule
 from benchsuite.trainer import NonFiniteLoss, Trainer
@@ -76,8 +79,8 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
     interrupted, trainer, stage = _trainer_and_stage(tmp_path / "b")
     save = trainer._save_checkpoint
 
-    def save_then_stop(stage, state, index, epoch):
-        save(stage, state, index, epoch)
+    def save_then_stop(stage, state, index, epoch, logged):
+        save(stage, state, index, epoch, logged)
         if epoch == 1:
             raise KeyboardInterrupt
 
@@ -87,6 +90,40 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
     assert not torch.equal(interrupted.layer.weight, uninterrupted.layer.weight)
     resumed = _train(tmp_path / "b")
     assert torch.equal(resumed.layer.weight, uninterrupted.layer.weight)
+
+
+def _evaluated_stage(folder):
+    model, trainer, stage = _trainer_and_stage(folder)
+    stage.evaluate = lambda: {"row": {"test/weight": float(model.layer.weight.sum())}}
+    return model, trainer, stage
+
+
+def _logged(folder):
+    lines = [json.loads(line) for line in (folder / records.METRICS).read_text().splitlines()]
+    return [(line["epoch"], line["test/weight"]) for line in lines]
+
+
+def test_an_evaluation_is_logged_once_when_the_run_dies_between_checkpoint_and_log(tmp_path):
+    model, trainer, stage = _evaluated_stage(tmp_path / "a")
+    trainer.fit(stage, model)
+    expected = _logged(tmp_path / "a")
+    assert [epoch for epoch, _ in expected] == [1, 2, 3, 4]
+
+    model, trainer, stage = _evaluated_stage(tmp_path / "b")
+    save = trainer._save_checkpoint
+
+    def save_then_die(stage, state, index, epoch, logged):
+        save(stage, state, index, epoch, logged)
+        if epoch == 2:
+            raise KeyboardInterrupt  # after epoch 3's checkpoint, before its metrics line
+
+    trainer._save_checkpoint = save_then_die
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(stage, model)
+    assert [epoch for epoch, _ in _logged(tmp_path / "b")] == [1, 2]
+    model, trainer, stage = _evaluated_stage(tmp_path / "b")
+    trainer.fit(stage, model)
+    assert _logged(tmp_path / "b") == expected
 
 
 def test_non_finite_loss_stops_the_stage(tmp_path):

@@ -36,11 +36,39 @@ class _Batches(abc.ABC):
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
+        indices = self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, shard=shard)
+        for index in indices:
+            yield self.take(index)
+
+    def index_batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
+    ) -> Iterator[Tensor]:
+        """The index tensors of the batches that `batches` takes, in order (file-backed splits decode them in
+        worker processes). With `shard = (rank, world)` each global batch is cut into `world` contiguous
+        slices and only slice `rank` is yielded, so that a process of a distributed run decodes only its part.
+        """
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         stop = len(self) - len(self) % batch_size if drop_last else len(self)
         for start in range(0, stop, batch_size):
-            yield self.take(order[start : start + batch_size])
+            index = order[start : start + batch_size]
+            if shard is not None:
+                rank, world = shard
+                if len(index) % world:
+                    raise ValueError(
+                        f"A batch of {len(index)} items cannot be split evenly over {world} processes; make "
+                        "Trainer.batch_size a multiple of the number of processes (GPUs)."
+                    )
+                part = len(index) // world
+                index = index[rank * part : (rank + 1) * part]
+            yield index
 
     def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
         return len(self) // batch_size if drop_last else -(-len(self) // batch_size)

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from benchsuite.records import METRICS, RECORD, SCHEMA_VERSION
+from benchsuite.records import _PRESENTATION_ONLY, METRICS, RECORD, SCHEMA_VERSION
 
 #: one row per run folder (valid or not): the index's runs table
 RUN_SCHEMA = {
@@ -44,8 +44,9 @@ EVAL_SCHEMA = {**_LINE_SCHEMA, "last": pl.Boolean}
 
 _KEPT_METRIC = re.compile(r"^(?:[^/\s]+/(?:top1|top5|worst_group)|biased|debiased|bg_gap)$")
 _REQUIRED = ("dataset", "method", "seed", "gin_config", "metrics")
-#: gin lines that do not define a hyperparameter setting: the seed, and presentation-only bindings
-_NOT_SETTING = ("run.seed =", "run.seed=", "Trainer.progress")
+#: gin lines that do not define a hyperparameter setting: the seed, and the bindings that run ids also leave out
+#: (how a run is displayed or how fast its images load)
+_NOT_SETTING = ("run.seed =", "run.seed=", *_PRESENTATION_ONLY)
 
 
 class BrokenRun(ValueError):

@@ -80,8 +80,9 @@ REPORTED: tuple[Reported, ...] = (
     ),
     Reported(
         "CelebA", f"{_WCL}, Table 2",
-        "Target Attractive, spurious attribute Male; the authors evaluate on the validation split, the measured "
-        "rows on the test split.",
+        "Target Attractive, spurious attribute Male (the experiments binding CelebA.target = 'Attractive'; not "
+        "JTT's Blond_Hair target); the authors evaluate on the validation split, the measured rows on the test "
+        "split.",
         _table(_BINARY_COLUMNS, (
             ("76.83 ± 1.3", "67.66 ± 0.5"),
             ("78.61 ± 1.5", "44.30 ± 0.7"),

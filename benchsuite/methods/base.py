@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from benchsuite import distributed
 from benchsuite.augment import ContrastiveAugment, normalize
 from benchsuite.backbones import Backbone, projection_head
 from benchsuite.datasets.base import Batch, Dataset
@@ -155,7 +156,8 @@ class ContrastiveMethod(TwoViewMethod):
         """The contrastive loss of the two views' projections (B, D) each."""
 
     def views_loss(self, views: Tensor) -> Tensor:
-        return self.loss(*self.head(self.encoder(views)).chunk(2))
+        z1, z2 = self.head(self.encoder(views)).chunk(2)
+        return self.loss(distributed.gather(z1), distributed.gather(z2))  # the global batch's negatives
 
 
 def train_stage(

@@ -21,6 +21,7 @@ import gin
 import torch
 from torch import Tensor, nn
 
+from benchsuite import distributed
 from benchsuite.backbones import projection_head
 from benchsuite.datasets.base import Dataset
 from benchsuite.losses.contrastive import debiased_contrastive_loss
@@ -79,7 +80,8 @@ class WCL(TwoViewMethod):
 
     def views_loss(self, views: Tensor) -> Tensor:
         z_d, z_b = self.project(views)
-        (zd1, zd2), (zb1, zb2) = z_d.chunk(2), z_b.chunk(2)
+        # the global batch's negatives under several processes (distributed.py)
+        zd1, zd2, zb1, zb2 = (distributed.gather(z) for z in (*z_d.chunk(2), *z_b.chunk(2)))
         w = self.weights(zd1, zd2, zb1, zb2)
         debiased = debiased_contrastive_loss(zd1, zd2, self.temperature, self.tau_plus, self.beta, weights=w)
         return self.triplet(zb1, zb2) + debiased
@@ -94,6 +96,6 @@ class WCL(TwoViewMethod):
 
     def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
         evaluation = super().fit(dataset, trainer)
-        if self.figure_anchors and trainer.run_dir is not None:
+        if self.figure_anchors and trainer.writes:
             save_negatives_figure(self, dataset, trainer, trainer.run_dir / "negatives.png")
         return evaluation

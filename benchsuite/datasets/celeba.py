@@ -1,0 +1,153 @@
+"""CelebA (Liu et al., ICCV 2015) with a target and a spurious attribute, in the official or the CSV layout.
+
+Official layout: img_align_celeba/ (the aligned 178x218 JPEGs), list_attr_celeba.txt (a count line, a line
+of the 40 attribute names, then one line per image: file name and 40 values in {-1, 1}) and
+list_eval_partition.txt (file name and 0 train, 1 val, 2 test). The common CSV variant (Kaggle's copy) has
+list_attr_celeba.csv (image_id and the 40 attributes) and list_eval_partition.csv (image_id, partition),
+with the images in img_align_celeba/ or img_align_celeba/img_align_celeba/.
+
+The label is `target` and the group 2 * target + `spurious` (the JTT code's convention). JTT's protocol,
+the default, is Blond_Hair with Male; the WCL authors' code uses Attractive with Male (gin files for both
+protocols). The bias-aligned groups are those that hold the majority of their class in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from benchsuite.datasets.disk import DiskDataset
+from benchsuite.datasets.files import FileSplit, ImageFiles
+from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from benchsuite.datasets.roots import DataSource
+from benchsuite.errors import ConfigError
+from benchsuite.registry import DATASETS
+
+_SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+_TXT = ("list_attr_celeba.txt", "list_eval_partition.txt")
+_CSV = ("list_attr_celeba.csv", "list_eval_partition.csv")
+
+
+@DATASETS.register("CelebA")
+class CelebA(DiskDataset):
+    """CelebA: label = target attribute, group = 2 * target + spurious attribute (default Blond_Hair x Male)."""
+
+    num_classes = 2
+    num_groups = 4
+    eval_splits = ("val", "test")
+    spurious = True
+    data_source = DataSource(
+        "CelebA", "celeba",
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images and the Anno and Eval folders; "
+        "the CSV variant is Kaggle's jessicali9530/celeba-dataset)",
+        "<root>/img_align_celeba/*.jpg with <root>/list_attr_celeba.txt and <root>/list_eval_partition.txt, or "
+        "with <root>/list_attr_celeba.csv and <root>/list_eval_partition.csv",
+    )
+
+    def __init__(
+        self,
+        root: str | None = None,
+        target: str = "Blond_Hair",
+        spurious_attribute: str = "Male",
+        preprocess: Preprocess | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        # JTT's CelebA transform: centre crop 178, resize to 224 (no further crop)
+        super().__init__(root, preprocess if preprocess is not None else Preprocess(224, None, pre_crop=178), mean, std)
+        self.target = target
+        self.spurious_attribute = spurious_attribute
+
+    def group_name(self, group: int) -> str:
+        return f"{'' if group // 2 else 'not '}{self.target}, {'' if group % 2 else 'not '}{self.spurious_attribute}"
+
+    def _read_txt(self) -> tuple[pd.DataFrame, pd.Series]:
+        attr_file, partition_file = (self.path / name for name in _TXT)
+        lines = attr_file.read_text().splitlines()
+        if len(lines) < 2 or not lines[0].strip().isdigit():
+            raise self.data_source.error(
+                self.path, f"{attr_file.name} must start with a count line and a line of attribute names"
+            )
+        names = lines[1].split()
+        rows = [line.split() for line in lines[2:] if line.strip()]
+        for number, row in enumerate(rows, start=3):
+            if len(row) != len(names) + 1:
+                raise self.data_source.error(
+                    self.path,
+                    f"{attr_file.name} line {number} has {len(row) - 1} attribute values for {len(names)} names",
+                )
+        if int(lines[0]) != len(rows):
+            raise self.data_source.error(
+                self.path, f"{attr_file.name} announces {int(lines[0])} images but lists {len(rows)}"
+            )
+        attributes = pd.DataFrame([row[1:] for row in rows], index=[row[0] for row in rows], columns=names)
+        partition_rows = [line.split() for line in partition_file.read_text().splitlines() if line.strip()]
+        for number, row in enumerate(partition_rows, start=1):
+            if len(row) != 2:
+                raise self.data_source.error(
+                    self.path, f"{partition_file.name} line {number} is not '<file name> <partition>'"
+                )
+        partition = pd.Series([row[1] for row in partition_rows], index=[row[0] for row in partition_rows])
+        return attributes, partition
+
+    def _read_csv(self) -> tuple[pd.DataFrame, pd.Series]:
+        attr_file, partition_file = (self.path / name for name in _CSV)
+        attributes, partition = pd.read_csv(attr_file), pd.read_csv(partition_file)
+        for file, frame, columns in ((attr_file, attributes, ["image_id"]),
+                                     (partition_file, partition, ["image_id", "partition"])):
+            missing = [column for column in columns if column not in frame.columns]
+            if missing:
+                raise self.data_source.error(self.path, f"{file.name} lacks the column(s) {', '.join(missing)}")
+        return attributes.set_index("image_id"), partition.set_index("image_id")["partition"]
+
+    def _image_folder(self) -> Path:
+        folder = self.data_source.require(self.path / "img_align_celeba", "the image folder")
+        nested = folder / "img_align_celeba"  # Kaggle's archive nests the folder
+        return nested if nested.is_dir() else folder
+
+    def load(self) -> dict[str, FileSplit]:
+        if all((self.path / name).is_file() for name in _TXT):
+            attributes, partition = self._read_txt()
+        elif all((self.path / name).is_file() for name in _CSV):
+            attributes, partition = self._read_csv()
+        else:
+            raise self.data_source.error(
+                self.path, f"neither {' and '.join(_TXT)} nor {' and '.join(_CSV)} are both present"
+            )
+        for binding, name in (("target", self.target), ("spurious_attribute", self.spurious_attribute)):
+            if name not in attributes.columns:
+                raise ConfigError(
+                    f"CelebA.{binding} = '{name}' is not a CelebA attribute (in '{self.path}'). Attributes: "
+                    f"{', '.join(map(str, attributes.columns))}."
+                )
+        values = attributes[[self.target, self.spurious_attribute]].apply(pd.to_numeric, errors="coerce")
+        bad = values[~values.isin([-1, 1]).all(axis=1)]
+        if len(bad):
+            raise self.data_source.error(
+                self.path, f"the attribute values of image {bad.index[0]} are not -1 or 1 ({bad.iloc[0].tolist()})"
+            )
+        codes = pd.to_numeric(partition, errors="coerce")
+        if not codes.isin([0, 1, 2]).all():
+            raise self.data_source.error(self.path, "the partition list holds values other than 0, 1 and 2")
+        unpartitioned = values.index.difference(codes.index)
+        if len(unpartitioned):
+            raise self.data_source.error(
+                self.path, f"{len(unpartitioned)} image(s) have attributes but no partition, e.g. {unpartitioned[0]}"
+            )
+        folder = self._image_folder()
+        self.data_source.check_files([folder / name for name in values.index], "the attribute list")
+        splits = {}
+        for name in self.split_names:
+            rows = values[codes.reindex(values.index).to_numpy() == _SPLIT_CODES[name]]
+            if rows.empty:
+                raise self.data_source.error(self.path, f"no image is in the {name} partition ({_SPLIT_CODES[name]})")
+            labels = torch.tensor((rows[self.target] == 1).to_numpy(), dtype=torch.long)
+            spurious = torch.tensor((rows[self.spurious_attribute] == 1).to_numpy(), dtype=torch.long)
+            splits[name] = FileSplit(
+                ImageFiles([folder / f for f in rows.index]), labels, 2 * labels + spurious, spurious,
+                preprocess=self.preprocess,
+            )
+        return splits

@@ -1,0 +1,61 @@
+"""`python -m benchsuite sweep`: expand a sweep file, show what is finished, run the rest, summarise.
+
+--gin-param bindings of `Sweep.*` configure the sweep itself; every other binding is appended to each
+run's bindings (e.g. `--gin-param 'Trainer.epochs = 1'` shortens every run of the sweep).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+
+from benchsuite.sweep import STATES, PlannedRun, gin_root_of, load_sweep, plan
+from benchsuite.sweep_submit import submit
+
+
+def _counts(runs: list[PlannedRun]) -> str:
+    counts = Counter(run.state for run in runs)
+    return f"{len(runs)} runs: " + ", ".join(f"{counts.get(state, 0)} {state}" for state in STATES)
+
+
+def _lines(runs: list[PlannedRun]) -> list[str]:
+    """One line per run: experiment/run id, state, and the bindings that tell it apart."""
+    lines = []
+    for run in runs:
+        state = run.state if not run.detail else f"{run.state} ({run.detail})"
+        name = f"{run.run_dir.parent.name}/{run.run_dir.name}"
+        lines.append(f"{name:<50} {state:<36} {'; '.join(run.spec.bindings)}")
+    return lines
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    sweep_bindings = [b for b in args.gin_param if b.strip().startswith("Sweep.")]
+    run_bindings = [b for b in args.gin_param if not b.strip().startswith("Sweep.")]
+    sweep = load_sweep(args.gin, sweep_bindings)
+    cluster = args.cluster or sweep.cluster
+    specs = sweep.specs(gin_root_of(Path(args.gin[0])), args.results, run_bindings)
+    runs = plan(specs)
+    if args.dry_run:
+        for line in _lines(runs):
+            print(line)
+        console.print(f"sweep '{sweep.name}' ({cluster}): {_counts(runs)}")
+        return 0
+    console.print(f"sweep '{sweep.name}' ({cluster}): {_counts(runs)}; running what is not finished")
+    folder = Path(args.results) / ".submitit" / sweep.name
+    outcomes = submit(sweep, runs, cluster, folder, report=console.print, wait=not args.no_wait)
+    if args.no_wait:
+        console.print("submitted; run the same command with --dry-run to follow the sweep")
+        return 0
+    final = plan(specs)
+    console.print(f"sweep '{sweep.name}' done: {_counts(final)}")
+    failed = [run for run in final if run.state != "finished"]
+    job_errors = {run.run_dir: error for run, error in outcomes if error is not None}
+    for run in failed:
+        reason = run.detail or (str(job_errors[run.run_dir]).strip().splitlines() or ["?"])[-1] \
+            if run.run_dir in job_errors else run.detail
+        console.print(f"  {run.state}: {run.run_dir}  {reason}")
+    return 1 if failed else 0

@@ -1,0 +1,151 @@
+"""Running a sweep's runs through submitit: one job array on SLURM, a capped pool locally, in-process for debug.
+
+Each job is a `SweepJob`, a submitit Checkpointable: on preemption or time-out submitit requeues it with the
+same RunSpec, and the run resumes from the checkpoint its Trainer wrote after the last finished epoch (the
+run folder is named by the config's hash, so the requeued job finds it). A job that raises (an exception,
+a NaN loss) has already written its record as failed; the other jobs go on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import submitit
+import torch
+
+from benchsuite.errors import ConfigError
+from benchsuite.sweep import PlannedRun, RunSpec, Sweep
+
+CLUSTERS = ("slurm", "local", "debug")
+
+
+class SweepJob(submitit.helpers.Checkpointable):
+    """One run of a sweep in a worker process: parse its gin files and bindings, run or resume it."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        import benchsuite  # noqa: F401  registers the built-ins in the worker
+        from benchsuite.run import execute
+
+        os.chdir(spec.workdir)
+        torch.set_num_threads(self.threads)  # jobs sharing a node must not each take every core
+        outcome = execute(spec.gin_files, spec.bindings, results=spec.results)
+        return {"run_dir": str(outcome.run_dir), "status": outcome.record["status"]}
+
+
+def executor_for(sweep: Sweep, cluster: str, folder: Path) -> submitit.Executor:
+    if cluster not in CLUSTERS:
+        raise ConfigError(f"Unknown cluster '{cluster}' (from --cluster or Sweep.cluster); choose one of "
+                          f"{', '.join(CLUSTERS)}.")
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
+    parameters: dict[str, Any] = {
+        "name": f"benchsuite-{sweep.name}",
+        "timeout_min": sweep.timeout_min,
+        "gpus_per_node": sweep.gpus_per_node,
+        "tasks_per_node": sweep.tasks_per_node,
+        "cpus_per_task": sweep.cpus_per_task,
+    }
+    if cluster == "slurm":
+        parameters["slurm_array_parallelism"] = sweep.parallelism
+        if sweep.partition:
+            parameters["slurm_partition"] = sweep.partition
+        if sweep.mem_gb is not None:
+            parameters["mem_gb"] = sweep.mem_gb
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def submit(
+    sweep: Sweep,
+    runs: Sequence[PlannedRun],
+    cluster: str,
+    folder: Path,
+    report: Callable[[str], None] = print,
+    wait: bool = True,
+) -> list[tuple[PlannedRun, BaseException | None]]:
+    """Run every run that is not finished; with `wait`, return each with the exception its job raised.
+
+    On SLURM the runs go as one job array (at most `sweep.parallelism` at once); locally at most
+    `sweep.parallelism` worker processes run at once; `debug` runs them one after the other in this process.
+    """
+    todo = [run for run in runs if run.state != "finished"]
+    if not todo:
+        return []
+    executor = executor_for(sweep, cluster, folder)
+    job = SweepJob(threads=sweep.cpus_per_task)
+    if cluster == "slurm":
+        jobs = executor.map_array(job, [run.spec for run in todo])
+        report(f"submitted {len(jobs)} runs as SLURM job array {jobs[0].job_id.split('_')[0]} "
+               f"(at most {sweep.parallelism} at once); logs in {folder}")
+        return _wait(list(zip(todo, jobs, strict=True)), report) if wait else []
+    if cluster == "debug":
+        outcomes = []
+        for run in todo:
+            outcomes.append((run, _exception(executor.submit(job, run.spec))))
+            report(_line(len(outcomes), len(todo), run, outcomes[-1][1]))
+        return outcomes
+    return _local_pool(executor, job, todo, max(1, sweep.parallelism), report)
+
+
+def _exception(job: submitit.Job) -> BaseException | None:
+    try:
+        job.result()
+    except Exception as error:  # the run's own error, already in its record
+        return error
+    return None
+
+
+def _line(done: int, total: int, run: PlannedRun, error: BaseException | None) -> str:
+    state = "finished" if error is None else f"FAILED ({_first_line(error)})"
+    return f"[{done}/{total}] {state}: {run.run_dir}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    # submitit wraps a worker's exception in FailedJobError whose text is the worker's traceback
+    return next((line for line in reversed(text) if line.strip()), type(error).__name__)
+
+
+def _wait(pairs: list[tuple[PlannedRun, submitit.Job]], report: Callable[[str], None], poll_s: float = 2.0):
+    outcomes: list[tuple[PlannedRun, BaseException | None]] = []
+    pending = list(pairs)
+    while pending:
+        still = []
+        for run, job in pending:
+            if job.done():
+                outcomes.append((run, _exception(job)))
+                report(_line(len(outcomes), len(pairs), run, outcomes[-1][1]))
+            else:
+                still.append((run, job))
+        pending = still
+        if pending:
+            time.sleep(poll_s)
+    return outcomes
+
+
+def _local_pool(executor, job: SweepJob, todo: Sequence[PlannedRun], parallelism: int, report, poll_s: float = 0.5):
+    """submitit's local executor starts every job at once; keep at most `parallelism` in flight instead."""
+    outcomes: list[tuple[PlannedRun, BaseException | None]] = []
+    queue = list(todo)
+    running: list[tuple[PlannedRun, submitit.Job]] = []
+    while queue or running:
+        while queue and len(running) < parallelism:
+            run = queue.pop(0)
+            running.append((run, executor.submit(job, run.spec)))
+        still = []
+        for run, submitted in running:
+            if submitted.done():
+                outcomes.append((run, _exception(submitted)))
+                report(_line(len(outcomes), len(todo), run, outcomes[-1][1]))
+            else:
+                still.append((run, submitted))
+        running = still
+        if running:
+            time.sleep(poll_s)
+    return outcomes

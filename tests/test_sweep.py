@@ -1,0 +1,126 @@
+"""Sweeps: expansion into plain-string run specs, states of runs, local and debug execution, resubmission."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchsuite import records
+from benchsuite.__main__ import main
+from benchsuite.errors import ConfigError
+from benchsuite.sweep import RunSpec, gin_root_of, load_sweep, plan
+from tests.conftest import GIN, TINY, TINY_DATA
+
+SWEEP = GIN / "sweeps" / "embedded.gin"
+#: two methods on one embedded benchmark, two seeds, every run shrunk to seconds
+SMALL = [
+    "Sweep.methods = ['erm', 'jtt']",
+    "Sweep.datasets = ['synthetic_backgrounds']",
+    "Sweep.seeds = [0, 1]",
+    *TINY,
+    *TINY_DATA["SyntheticBackgrounds"],
+]
+
+
+def _params(bindings):
+    return [arg for binding in bindings for arg in ("--gin-param", binding)]
+
+
+def _sweep(tmp_path, *extra: str, bindings=SMALL):
+    return main(["sweep", "--gin", str(SWEEP), "--results", str(tmp_path / "results"), *_params(bindings), *extra])
+
+
+def test_a_sweep_expands_to_plain_strings_in_a_stable_order():
+    sweep = load_sweep([SWEEP], ["Sweep.grids = {'wcl': {'WCL.lr_b': [0.01, 0.1], 'WCL.tau_plus': [0.1]}}"])
+    specs = sweep.specs(gin_root_of(SWEEP), "results")
+    assert len(specs) == 6 * 3 * 3 + 3 * 3  # WCL has two settings
+    for spec in specs:
+        assert isinstance(spec, RunSpec)
+        assert all(isinstance(item, str) for item in (*spec.gin_files, *spec.bindings, spec.results, spec.workdir))
+    wcl = [spec for spec in specs if spec.gin_files[0].endswith("wcl_synthetic_backgrounds.gin")]
+    assert [spec.bindings[:3] for spec in wcl] == [
+        ("run.seed = 0", "WCL.lr_b = 0.01", "WCL.tau_plus = 0.1"),
+        ("run.seed = 1", "WCL.lr_b = 0.01", "WCL.tau_plus = 0.1"),
+        ("run.seed = 2", "WCL.lr_b = 0.01", "WCL.tau_plus = 0.1"),
+        ("run.seed = 0", "WCL.lr_b = 0.1", "WCL.tau_plus = 0.1"),
+        ("run.seed = 1", "WCL.lr_b = 0.1", "WCL.tau_plus = 0.1"),
+        ("run.seed = 2", "WCL.lr_b = 0.1", "WCL.tau_plus = 0.1"),
+    ]
+    assert specs[0].command().startswith("python -m benchsuite run --gin gin/erm_synthetic_backgrounds.gin")
+
+
+def test_a_missing_experiment_file_names_the_pair_and_the_files_there():
+    sweep = load_sweep([SWEEP], ["Sweep.datasets = ['synthetic_backgrounds', 'celebaa']"])
+    with pytest.raises(ConfigError, match=r"no experiment file erm_celebaa\.gin, jtt_celebaa\.gin.*"
+                                          r"erm_synthetic_backgrounds\.gin"):
+        sweep.specs(gin_root_of(SWEEP), "results")
+
+
+def test_a_grid_for_a_method_outside_the_sweep_is_rejected():
+    sweep = load_sweep([SWEEP], ["Sweep.grids = {'dlc': {'DCL.tau_plus': [0.1]}}"])
+    with pytest.raises(ConfigError, match=r"Sweep\.grids names dlc.*erm, jtt, simclr, dcl, hcl, wcl"):
+        sweep.specs(gin_root_of(SWEEP), "results")
+
+
+def test_a_sweep_file_without_its_required_bindings_says_which(tmp_path):
+    bare = tmp_path / "gin" / "sweeps" / "bare.gin"
+    bare.parent.mkdir(parents=True)
+    bare.write_text("import benchsuite.sweep\nSweep.name = 'bare'\n")
+    with pytest.raises(ConfigError, match=r"Sweep\.methods"):
+        load_sweep([bare])
+
+
+@pytest.mark.slow
+def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_the_rest(tmp_path, capsys):
+    # JTT with an empty error set fails (a huge upweighting cannot help when stage 1 fits the training set):
+    # force it with an out-of-range learning rate instead, which is a NaN loss on any data.
+    failing = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e30]}}", "Sweep.parallelism = 2"]
+    assert _sweep(tmp_path, "--cluster", "local", bindings=failing) == 1
+    out = capsys.readouterr().out
+    assert "4 runs: 2 finished, 2 failed, 0 incomplete, 0 to do" in out
+    assert out.count("FAILED") == 2 and "the loss became nan" in out
+    states = {run.run_dir.parent.name: run.state for run in _planned(tmp_path, failing)}
+    assert states == {"erm_synthetic_backgrounds": "finished", "jtt_synthetic_backgrounds": "failed"}
+
+    finished = [run.run_dir for run in _planned(tmp_path, failing) if run.state == "finished"]
+    stamps = {run_dir: (run_dir / records.RECORD).stat().st_mtime_ns for run_dir in finished}
+    sane = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e-3]}}"]
+    assert _sweep(tmp_path, "--cluster", "debug", bindings=sane) == 0
+    out = capsys.readouterr().out
+    assert "4 runs: 2 finished, 0 failed, 0 incomplete, 2 to do; running what is not finished" in out
+    assert "4 runs: 4 finished" in out
+    assert {run_dir: (run_dir / records.RECORD).stat().st_mtime_ns for run_dir in finished} == stamps
+
+
+def _planned(tmp_path, bindings):
+    sweep_bindings = [b for b in bindings if b.startswith("Sweep.")]
+    run_bindings = [b for b in bindings if not b.startswith("Sweep.")]
+    sweep = load_sweep([SWEEP], sweep_bindings)
+    return plan(sweep.specs(gin_root_of(SWEEP), str(tmp_path / "results"), run_bindings))
+
+
+def test_dry_run_shows_each_state_and_runs_nothing(tmp_path, capsys):
+    runs = _planned(tmp_path, SMALL)
+    finished, failed, incomplete, _ = (run.run_dir for run in runs)
+    for run_dir, status in ((finished, "finished"), (failed, "failed")):
+        run_dir.mkdir(parents=True)
+        records.write_json_atomic(run_dir / records.RECORD, {"status": status, "error": "NonFiniteLoss: nan"})
+    incomplete.mkdir(parents=True)
+    (incomplete / records.CHECKPOINT).write_bytes(b"")
+    assert _sweep(tmp_path, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "4 runs: 1 finished, 1 failed, 1 incomplete, 1 to do" in out
+    assert "failed (NonFiniteLoss: nan)" in out and "incomplete (started, with a checkpoint)" in out
+    assert sorted(p.name for p in (tmp_path / "results").rglob("*") if p.is_file()) == ["checkpoint.pt"] + [
+        "record.json"
+    ] * 2
+
+
+def test_a_sweep_and_a_single_run_of_the_same_config_share_the_run_folder(tmp_path):
+    run = _planned(tmp_path, SMALL)[0]
+    status = main(["run", *(arg for f in run.spec.gin_files for arg in ("--gin", f)), *_params(run.spec.bindings),
+                   "--results", str(tmp_path / "results")])
+    assert status == 0
+    assert json.loads((run.run_dir / records.RECORD).read_text())["status"] == "finished"
+    assert _planned(tmp_path, SMALL)[0].state == "finished"
