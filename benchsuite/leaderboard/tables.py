@@ -34,12 +34,17 @@ class Line:
     measured: bool
 
 
+def _two_decimals(value: float) -> str:
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text  # a BG-gap of -0.001 points is no gap, not a negative zero
+
+
 def percent(mean: float | None, std: float | None, count: int, seeds: int) -> str:
     if mean is None:
         return "-"
-    text = f"{100 * mean:.2f}"
+    text = _two_decimals(100 * mean)
     if std is not None and count > 1:
-        text += f" ± {100 * std:.2f}"
+        text += f" ± {_two_decimals(100 * std)}"
     if count != seeds:
         text += f" (n={count})"
     return text
