@@ -257,3 +257,14 @@ def test_background_table_shows_the_papers_rows_on_their_dataset(tmp_path):
     challenge = table["ERM", "reported by the paper: Xiao et al., ICLR 2021 (Background Challenge), README"]
     assert challenge["Only-FG"] == "-" and challenge["BG-gap"] == "7.3"
     assert (tmp_path / "out" / "ImageNet9.png").exists()
+
+
+def test_cells_are_percent_with_spread_and_count():
+    from benchsuite.leaderboard.tables import percent
+
+    assert percent(0.5, 0.1, 3, 3) == "50.00 ± 10.00"
+    assert percent(0.5, 0.1, 2, 3) == "50.00 ± 10.00 (n=2)"  # the metric is missing from one of three runs
+    assert percent(0.5, None, 1, 1) == "50.00"
+    assert percent(-0.000001, None, 1, 1) == "0.00"  # not "-0.00"
+    assert percent(-0.0123, 0.004, 2, 2) == "-1.23 ± 0.40"  # a negative BG-gap is kept
+    assert percent(None, None, 0, 3) == "-"
