@@ -213,7 +213,7 @@ def test_setting_is_chosen_on_validation_then_seeds_averaged(tmp_path):
     (source, row), = [(source, row) for (method, source), row in table.items() if method == "ERM"]
     # lr 0.1 has the better validation top-1 (.80 against .71) although lr 0.01 tests better (.91 against .61)
     assert row["top-1"] == "61.00 ± 1.41" and row["n"] == "2"
-    assert source.startswith("erm_sweep, setting ") and source.endswith("chosen by last-epoch among 2")
+    assert source == "erm_sweep, `Trainer.lr = 0.1`, chosen by last-epoch among 2 settings"
 
 
 def test_unknown_rule_is_rejected(tmp_path):

@@ -113,6 +113,9 @@ def generate(
             "(python -m benchsuite run --gin gin/default.gin) or pass another --results folder."
         )
     chosen = select(index.evaluations, rule)
+    chosen.entries = chosen.entries.with_columns(
+        pl.Series("setting_text", _setting_texts(chosen.entries, index.settings), dtype=pl.String)
+    )
     if chosen.entries.is_empty():
         raise ConfigError(
             f"None of the {used} finished runs under {results} has a {rule.metric} score, which the selection rule "
@@ -135,6 +138,27 @@ def generate(
         if staging.exists():
             shutil.rmtree(staging)
     return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files, index.note)
+
+
+#: bindings named in a table cell for a chosen setting; more are summarised as "..."
+SHOWN_BINDINGS = 3
+
+
+def _setting_texts(entries: pl.DataFrame, settings: pl.LazyFrame) -> list[str | None]:
+    """For each entry with several settings, the chosen setting's bindings that not every setting shares."""
+    compared = entries.filter(pl.col("settings") > 1)
+    needed = compared["candidates"].explode().unique()
+    bindings = dict(settings.filter(pl.col("setting").is_in(needed.implode())).collect().iter_rows())
+    texts: list[str | None] = []
+    for setting, candidates, count in entries.select("setting", "candidates", "settings").iter_rows():
+        if count < 2:
+            texts.append(None)
+            continue
+        shared = set.intersection(*(set(bindings.get(other, "").splitlines()) for other in candidates))
+        own = [line for line in bindings.get(setting, "").splitlines() if line not in shared]
+        more = ", ..." if len(own) > SHOWN_BINDINGS else ""
+        texts.append(", ".join(f"`{line}`" for line in own[:SHOWN_BINDINGS]) + more if own else None)
+    return texts
 
 
 def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None) -> list[Page]:

@@ -1,10 +1,11 @@
-"""The consolidated index of a results folder: two parquet files kept beside the runs and updated
+"""The consolidated index of a results folder: three parquet files kept beside the runs and updated
 incrementally, so that regenerating the leaderboards reads one stat per run instead of every record.
 
 `<results>/.leaderboard-index/runs.v1.parquet` has a row per run folder (its record.json's mtime, size, inode,
 its facts or the reason it cannot be used); `evaluations.v1.parquet` a row per evaluation line of the usable
-runs. An update walks the folder, compares the stats with the runs table, reads only the new and changed
-folders, drops the removed ones, and rewrites the two files atomically (nothing when nothing changed).
+runs; `settings.v1.parquet` the bindings of each hyperparameter setting, to name the chosen ones. An update
+walks the folder, compares the stats with the runs table, reads only the new and changed folders, drops the
+removed ones, and rewrites the files atomically (nothing when nothing changed).
 The version in the names changes whenever the index's columns change: an old index is then rebuilt.
 """
 
@@ -18,11 +19,12 @@ from pathlib import Path
 import polars as pl
 
 from benchsuite.leaderboard.discover import walk
-from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, ingest
+from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, SETTING_SCHEMA, ingest
 
 INDEX_DIR = ".leaderboard-index"
 _RUNS = "runs.v1.parquet"
 _EVALUATIONS = "evaluations.v1.parquet"
+_SETTINGS = "settings.v1.parquet"
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Index:
 
     runs: pl.DataFrame
     evaluations: pl.LazyFrame
+    settings: pl.LazyFrame
     added: int
     removed: int
     unchanged: int
@@ -55,10 +58,11 @@ def _previous_runs(folder: Path) -> pl.DataFrame | None:
     try:
         runs = pl.read_parquet(folder / _RUNS)
         evaluations = pl.read_parquet_schema(folder / _EVALUATIONS)
+        settings = pl.read_parquet_schema(folder / _SETTINGS)
     except (OSError, pl.exceptions.PolarsError):
         return None  # missing or damaged: rebuilt, the index holds nothing that the run folders do not
     fixed = {name: evaluations.get(name) for name in EVAL_SCHEMA}
-    if runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA:
+    if runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA or settings != SETTING_SCHEMA:
         return None  # written by another version of this code
     return runs
 
@@ -84,12 +88,15 @@ def update(results: Path) -> Index:
     )
     gone = old_runs.join(stats.select("run"), on="run", how="anti")["run"]
     if stored and changed.is_empty() and gone.is_empty():
-        return Index(old_runs, pl.scan_parquet(folder / _EVALUATIONS), 0, 0, len(stats))
+        scan = pl.scan_parquet
+        return Index(old_runs, scan(folder / _EVALUATIONS), scan(folder / _SETTINGS), 0, 0, len(stats))
 
     try:
         old_evaluations = pl.read_parquet(folder / _EVALUATIONS) if stored else pl.DataFrame(schema=EVAL_SCHEMA)
+        old_settings = pl.read_parquet(folder / _SETTINGS) if stored else pl.DataFrame(schema=SETTING_SCHEMA)
     except (OSError, pl.exceptions.PolarsError):  # damaged since its schema was read: start again
         old_runs, old_evaluations = pl.DataFrame(schema=RUN_SCHEMA), pl.DataFrame(schema=EVAL_SCHEMA)
+        old_settings = pl.DataFrame(schema=SETTING_SCHEMA)
         changed, gone = stats, old_runs["run"]
     fresh = ingest(results, changed)
     replaced = pl.concat([changed["run"], gone]).to_frame()
@@ -97,12 +104,20 @@ def update(results: Path) -> Index:
     evaluations = pl.concat(
         [old_evaluations.join(replaced, on="run", how="anti"), fresh.evaluations], how="diagonal_relaxed"
     ).sort("run", "line")
+    # only the settings that some run still has
+    settings = (
+        pl.concat([old_settings, fresh.settings]).unique("setting", keep="last")
+        .join(runs.select("setting").drop_nulls().unique(), on="setting", how="semi").sort("setting")
+    )
     note = None
     try:
         folder.mkdir(exist_ok=True)
         _write_parquet(evaluations, folder / _EVALUATIONS)
+        _write_parquet(settings, folder / _SETTINGS)
         _write_parquet(runs, folder / _RUNS)
     except OSError as error:
         # a read-only results folder still gets its leaderboard, only without the speed-up next time
         note = f"the index could not be saved in {folder} ({error.strerror or error}): every run was read"
-    return Index(runs, evaluations.lazy(), len(changed), len(gone), len(stats) - len(changed), note)
+    return Index(
+        runs, evaluations.lazy(), settings.lazy(), len(changed), len(gone), len(stats) - len(changed), note
+    )

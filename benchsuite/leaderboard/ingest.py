@@ -53,10 +53,19 @@ class BrokenRun(ValueError):
     """A run folder that cannot be used; the message is the one-line reason shown in the summary."""
 
 
-def setting_id(gin_config: str) -> str:
-    """12 hex digits naming the hyperparameter setting: the operative config with the seed removed."""
-    kept = "\n".join(line for line in gin_config.splitlines() if not line.strip().startswith(_NOT_SETTING))
-    return hashlib.sha256(kept.encode()).hexdigest()[:12]
+#: the settings table: a row per hyperparameter setting, its id and its bindings (config lines, seed removed)
+SETTING_SCHEMA = {"setting": pl.String, "bindings": pl.String}
+
+
+def setting_bindings(gin_config: str) -> str:
+    """The hyperparameter setting of a run: its operative config's binding lines without the seed."""
+    lines = (line.strip() for line in gin_config.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING)))
+
+
+def setting_id(bindings: str) -> str:
+    """12 hex digits naming a setting (see setting_bindings)."""
+    return hashlib.sha256(bindings.encode()).hexdigest()[:12]
 
 
 def _load_json(text: str, what: str) -> Any:
@@ -152,6 +161,7 @@ class Ingested:
 
     runs: pl.DataFrame
     evaluations: pl.DataFrame
+    settings: pl.DataFrame
     metric_columns: list[str] = field(default_factory=list)
 
 
@@ -159,6 +169,7 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
     """Read the run folders named in `stats` (a walk's rows) and return their index rows."""
     runs: list[dict[str, Any]] = []
     evaluations: list[dict[str, Any]] = []
+    settings: dict[str, str] = {}
     for run, mtime, size, inode in stats.iter_rows():
         folder = results / run
         facts: dict[str, Any] = {"run": run, "mtime_ns": mtime, "size": size, "inode": inode}
@@ -174,9 +185,12 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
             runs.append({**facts, "problem": f"cannot be read: {error.strerror or error}"})
             continue
         git = record.get("git") if isinstance(record.get("git"), dict) else {}
+        bindings = setting_bindings(record["gin_config"])
+        setting = setting_id(bindings)
+        settings[setting] = bindings
         entry = {
             "experiment": run.split("/")[0], "dataset": str(record["dataset"]), "seed": record["seed"],
-            "setting": setting_id(record["gin_config"]),
+            "setting": setting,
         }
         runs.append({
             **facts, **entry, "problem": None, "method": str(record["method"]),
@@ -189,6 +203,7 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
     return Ingested(
         runs=pl.from_dicts(runs, schema=RUN_SCHEMA) if runs else pl.DataFrame(schema=RUN_SCHEMA),
         evaluations=method_evaluations(lines).select(*EVAL_SCHEMA, *metric_columns),
+        settings=pl.DataFrame({"setting": list(settings), "bindings": list(settings.values())}, schema=SETTING_SCHEMA),
         metric_columns=metric_columns,
     )
 

@@ -23,7 +23,8 @@ ENTRY = ("dataset", "experiment", "row")
 @dataclass
 class Selection:
     """entries: one row per entry with `<metric>:mean`, `<metric>:std`, `<metric>:n` columns, `n` (seeds),
-    `setting`, `settings` (how many were compared) and `ranked` (whether validation could rank them);
+    `setting`, `candidates` (every setting compared, best first), `settings` (how many) and `ranked` (whether
+    validation could rank them);
     runs: the chosen evaluation of every run of the chosen settings; unselectable: per entry, the runs that
     had no validation score under a best-validation rule and were left out."""
 
@@ -59,7 +60,10 @@ def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
         .with_columns(pl.col("score").list.mean())
         .sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
         .group_by(ENTRY, maintain_order=True)
-        .agg(pl.col("setting").first(), settings=pl.len(), ranked=pl.col("score").first().is_not_null())
+        .agg(
+            pl.col("setting").first(), candidates=pl.col("setting"), settings=pl.len(),
+            ranked=pl.col("score").first().is_not_null(),
+        )
     )
     kept = chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"]).with_columns(
         pl.col(metrics).fill_nan(None)

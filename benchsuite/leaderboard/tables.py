@@ -54,7 +54,8 @@ def measured_line(entry: dict[str, Any], columns: tuple[tuple[str, str], ...], r
     source = entry["experiment"]
     if entry["settings"] > 1:
         how = f"by {rule}" if entry["ranked"] else "by setting id: no validation score ranked them"
-        source += f", setting {entry['setting']}, chosen {how} among {entry['settings']}"
+        named = entry.get("setting_text") or f"setting {entry['setting']}"
+        source += f", {named}, chosen {how} among {entry['settings']} settings"
     cells = {
         key: percent(entry.get(f"{key}:mean"), entry.get(f"{key}:std"), entry.get(f"{key}:n") or 0, entry["n"])
         for _, key in columns
