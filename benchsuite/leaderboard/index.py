@@ -62,7 +62,7 @@ def _previous_runs(folder: Path) -> pl.DataFrame | None:
     except (OSError, pl.exceptions.PolarsError):
         return None  # missing or damaged: rebuilt, the index holds nothing that the run folders do not
     fixed = {name: evaluations.get(name) for name in EVAL_SCHEMA}
-    if runs.schema != pl.Schema(RUN_SCHEMA) or fixed != EVAL_SCHEMA or settings != SETTING_SCHEMA:
+    if dict(runs.schema) != RUN_SCHEMA or fixed != EVAL_SCHEMA or dict(settings) != SETTING_SCHEMA:
         return None  # written by another version of this code
     return runs
 
@@ -77,7 +77,7 @@ def update(results: Path) -> Index:
         old_runs = pl.DataFrame(schema=RUN_SCHEMA)
     known = old_runs.select("run", old_mtime="mtime_ns", old_size="size", old_inode="inode", known=pl.lit(True))
     changed = (
-        stats.join(known, on="run", how="left", maintain_order="left")
+        stats.join(known, on="run", how="left")
         .filter(
             pl.col("known").is_null()
             | pl.col("mtime_ns").ne_missing(pl.col("old_mtime"))
