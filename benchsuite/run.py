@@ -29,7 +29,7 @@ from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.methods.base import BackboneFactory, Method
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
-from benchsuite.trainer import Trainer
+from benchsuite.trainer import Trainer, prepare_for_device
 
 
 def seed_everything(seed: int) -> None:
@@ -82,7 +82,7 @@ def run(
     method.check_dataset(dataset)
     method.setup(backbone, dataset)
     method = distributed.convert_batch_norm(method, trainer.device)
-    method.to(trainer.device)
+    prepare_for_device(method, trainer.device, trainer.compile)
 
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes

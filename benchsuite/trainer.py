@@ -63,7 +63,26 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Copy a batch to the device; on CUDA from pinned memory, so that the copy does not block the host."""
+    if device.type == "cuda":
+        batch = {key: value if value.is_pinned() else value.pin_memory() for key, value in batch.items()}
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def prepare_for_device(method: nn.Module, device: torch.device, compile_backbones: bool = False) -> nn.Module:
+    """Move `method` to `device`: channels_last on CUDA (faster convolutions under bf16), and with
+    `compile_backbones` each backbone compiled in place by torch.compile (state_dict keys unchanged, so
+    checkpoints stay compatible)."""
+    method.to(device)
+    if device.type == "cuda":
+        method.to(memory_format=torch.channels_last)
+    if compile_backbones:
+        from benchsuite.backbones import Backbone
+
+        for module in method.modules():
+            if isinstance(module, Backbone):
+                module.compile()
+    return method
 
 
 def autocast_for(device: torch.device):
@@ -133,6 +152,7 @@ class Trainer:
 
     optimizer: a torch optimizer class, called as optimizer(params, lr=lr, weight_decay=weight_decay); its
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
+    compile: compile the backbones with torch.compile (benchmarks/README.md gives its measured effect).
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
@@ -153,6 +173,7 @@ class Trainer:
         eval_batch_size: int = 512,
         device: str = "auto",
         progress: bool = True,
+        compile: bool = False,
     ) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -164,6 +185,7 @@ class Trainer:
         self.eval_batch_size = eval_batch_size
         self.device = pick_device(device)
         self.progress = progress
+        self.compile = compile
         self.generator = torch.Generator()
         #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
         self.run_dir: Path | None = None
