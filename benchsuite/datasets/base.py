@@ -51,7 +51,10 @@ class Split(_Batches):
     """One split held in memory.
 
     images: (N, C, H, W) uint8. labels, groups: (N,) int64. backgrounds: (N,) int64 background label,
-    or None where the data has none. masks: (N, H, W) bool foreground masks, or None.
+    or None where the data has none. masks: (N, H, W) bool foreground masks, or None. bias_images:
+    (N, C, H, W) uint8, the image's bias cue alone over the whole frame (the background without the
+    object, as ImageNet-9's Only-BG-T; the texture that fills a shape), or None; CLAD builds its positives
+    from them.
     """
 
     images: Tensor
@@ -59,6 +62,7 @@ class Split(_Batches):
     groups: Tensor
     backgrounds: Tensor | None = None
     masks: Tensor | None = None
+    bias_images: Tensor | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -73,12 +77,15 @@ class Split(_Batches):
         return len(self.images)
 
     def take(self, index: Tensor) -> Batch:
-        """The items at `index` as a batch dict: image, label, group and, where present, background, mask."""
+        """The items at `index` as a batch dict: image, label, group and, where present, background, mask and
+        bias_image."""
         batch = {"image": self.images[index], "label": self.labels[index], "group": self.groups[index]}
         if self.backgrounds is not None:
             batch["background"] = self.backgrounds[index]
         if self.masks is not None:
             batch["mask"] = self.masks[index]
+        if self.bias_images is not None:
+            batch["bias_image"] = self.bias_images[index]
         return batch
 
     def subset(self, index: Tensor) -> IndexedSplit:
