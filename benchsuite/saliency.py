@@ -53,7 +53,7 @@ class LoadedRun:
     @property
     def title(self) -> str:
         row = next(iter(self.record.get("metrics") or {self.method.label: None}))
-        return f"{row}, seed {self.record.get('seed')}\n{self.run_dir.parent.name}/{self.run_dir.name}"
+        return f"{row}, seed {self.record.get('seed')}\nrun {self.run_dir.name}"
 
     def logits_of_unit_images(self, x: Tensor) -> Tensor:
         return self.method.logits(normalize(x, self.dataset.mean, self.dataset.std))
