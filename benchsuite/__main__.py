@@ -1,4 +1,4 @@
-"""Command line: `python -m benchsuite run | sweep | list | data | leaderboard`.
+"""Command line: `python -m benchsuite run | sweep | list | data | leaderboard | saliency`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
@@ -85,6 +85,15 @@ def _data(args: argparse.Namespace) -> int:
     return data_main(args.gin)
 
 
+def _saliency(args: argparse.Namespace) -> int:
+    from benchsuite.saliency import saliency_command
+
+    _load_plugins(args)
+    path = saliency_command(args.run_dirs, args.output, args.split, args.images, args.device)
+    print(f"saliency grid: {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m benchsuite", description=__doc__.splitlines()[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -123,7 +132,17 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--gin", action="append", default=[], metavar="FILE",
                       help="gin file whose bindings (e.g. Waterbirds.root) apply (repeatable)")
     data.set_defaults(handler=_data)
-    for command in (run, sweep, listing, data):
+
+    saliency = commands.add_parser(
+        "saliency", help="PNG grid of input-gradient saliency |d logit_y / d x| of finished runs, side by side"
+    )
+    saliency.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run folders (results/<exp>/<id>)")
+    saliency.add_argument("--output", default="saliency.png", metavar="PNG", help="default: saliency.png")
+    saliency.add_argument("--split", default="test", help="evaluation split of the images (default: test)")
+    saliency.add_argument("--images", type=int, default=8, metavar="N", help="the split's first N images (default 8)")
+    saliency.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    saliency.set_defaults(handler=_saliency)
+    for command in (run, sweep, listing, data, saliency):
         command.add_argument(
             "--plugin", action="append", default=[], metavar="MODULE",
             help="import a plugin module that is not installed, e.g. my_methods.mixup (repeatable)",

@@ -14,7 +14,8 @@ from tests.conftest import GIN, TINY, TINY_DATA
 
 
 def method_gin(name: str):
-    return GIN / "methods" / f"{name.lower().replace('+', '_plus')}.gin"
+    # CLADPlus (a gin name cannot hold '+') ships methods/clad_plus.gin
+    return GIN / "methods" / f"{name.replace('Plus', '_plus').lower().replace('+', '_plus')}.gin"
 
 
 def tiny_run(tmp_path, method: str, dataset_gin: str = "synthetic_backgrounds", extra=(), force=False):

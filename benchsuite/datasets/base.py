@@ -79,7 +79,10 @@ class Split(_Batches):
     """One split held in memory.
 
     images: (N, C, H, W) uint8. labels, groups: (N,) int64. backgrounds: (N,) int64 background label,
-    or None where the data has none. masks: (N, H, W) bool foreground masks, or None.
+    or None where the data has none. masks: (N, H, W) bool foreground masks, or None. bias_images:
+    (N, C, H, W) uint8, the image's bias cue alone over the whole frame (the background without the
+    object, as ImageNet-9's Only-BG-T; the texture that fills a shape), or None; CLAD builds its positives
+    from them.
     """
 
     images: Tensor
@@ -87,6 +90,7 @@ class Split(_Batches):
     groups: Tensor
     backgrounds: Tensor | None = None
     masks: Tensor | None = None
+    bias_images: Tensor | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -100,13 +104,24 @@ class Split(_Batches):
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def has_masks(self) -> bool:
+        return self.masks is not None
+
+    @property
+    def has_bias_images(self) -> bool:
+        return self.bias_images is not None
+
     def take(self, index: Tensor) -> Batch:
-        """The items at `index` as a batch dict: image, label, group and, where present, background, mask."""
+        """The items at `index` as a batch dict: image, label, group and, where present, background, mask and
+        bias_image."""
         batch = {"image": self.images[index], "label": self.labels[index], "group": self.groups[index]}
         if self.backgrounds is not None:
             batch["background"] = self.backgrounds[index]
         if self.masks is not None:
             batch["mask"] = self.masks[index]
+        if self.bias_images is not None:
+            batch["bias_image"] = self.bias_images[index]
         return batch
 
     def subset(self, index: Tensor) -> IndexedSplit:
@@ -134,6 +149,18 @@ class IndexedSplit(_Batches):
     @property
     def groups(self) -> Tensor:
         return self.base.groups[self.index]
+
+    @property
+    def backgrounds(self) -> Tensor | None:
+        return None if self.base.backgrounds is None else self.base.backgrounds[self.index]
+
+    @property
+    def has_masks(self) -> bool:
+        return self.base.has_masks
+
+    @property
+    def has_bias_images(self) -> bool:
+        return self.base.has_bias_images
 
 
 class Dataset(abc.ABC):

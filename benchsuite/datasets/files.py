@@ -110,6 +110,10 @@ class FileSplit(_Batches):
         return self.mask_source is not None
 
     @property
+    def has_bias_images(self) -> bool:
+        return False  # real datasets store no background-alone image per training image
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         return (3, self.preprocess.size, self.preprocess.size)
 

@@ -4,8 +4,11 @@ No download: `sklearn.datasets.load_digits` ships 1797 8x8 digits. They are spli
 val and test pools (60/20/20, stratified), so test digits are never seen in training. Each image places one
 digit, scaled and shifted at random, on a background; the digit's ink is the foreground mask, and the image
 is the foreground where the mask is set and the background elsewhere (hard compositing), so the mask covers
-the digit exactly. Generation is vectorised, deterministic in the dataset's `seed` (independent of the
-training seed: every run sees the same benchmark) and takes seconds; the result is cached on disk.
+the digit exactly. The train, val and test splits also keep each image's bias cue alone over the whole frame
+(`Split.bias_images`: the background before the digit was pasted, or the texture before it was cut to the
+digit's shape), from which CLAD builds its positives. Generation is vectorised, deterministic in the
+dataset's `seed` (independent of the training seed: every run sees the same benchmark) and takes seconds;
+the result is cached on disk.
 
 Three benchmarks:
 - SyntheticBackgrounds, after the Background Challenge (Xiao et al., ICLR 2021): each class has a
@@ -38,6 +41,9 @@ from benchsuite.registry import DATASETS
 
 #: bump when the generator changes, so that stale caches are not reused
 GENERATOR_VERSION = 2
+#: the stored fields beyond the images: part of the cache file's name, so that a cache written before a field
+#: was added is not loaded, while the images (GENERATOR_VERSION) stay the same
+STORED_FIELDS = ("bias_images",)
 _INK_THRESHOLD = 0.3  # digit intensity (0-1) above which a pixel is foreground
 
 
@@ -214,7 +220,7 @@ class _SyntheticDigits(Dataset):
     def _cache_file(self) -> Path:
         settings = {
             "version": GENERATOR_VERSION, "image_size": self.image_size, "sizes": self.sizes, "seed": self.seed,
-            **self.bias,
+            "fields": list(STORED_FIELDS), **self.bias,
         }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         return _cache_dir(self.cache_dir) / f"{type(self).__name__}-v{GENERATOR_VERSION}-{digest}.pt"
@@ -295,16 +301,19 @@ class SyntheticBackgrounds(_SyntheticDigits):
     def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
         size, families = self.image_size, self._FAMILIES
 
-        def on_backgrounds(ink: Tensor, labels: Tensor, keys: Tensor, foreground: Tensor, backgrounds: Tensor) -> Split:
+        def on_backgrounds(
+            ink: Tensor, labels: Tensor, keys: Tensor, foreground: Tensor, backgrounds: Tensor, keep: bool = False
+        ) -> Split:
             images, masks = _compose(ink, foreground, backgrounds)
-            return Split(images, labels, _bias_groups(labels, keys), keys, masks)
+            bias_images = _to_uint8(backgrounds) if keep else None
+            return Split(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
 
         splits = {}
         for name in ("train", "val", "test"):
             ink, labels = self.sample(pools[name], self.sizes[name], generator)
             keys = _agreeing(labels, self.bias["background_agreement"], 10, generator)
             foreground, backgrounds = _white(len(ink), size, generator), families.draw(keys, size, generator)
-            splits[name] = on_backgrounds(ink, labels, keys, foreground, backgrounds)
+            splits[name] = on_backgrounds(ink, labels, keys, foreground, backgrounds, keep=True)
         # The variants keep the Original test images' digits (same pixels, same masks) and change the background.
         for name, variant_keys in (
             ("mixed_same", labels),
@@ -373,7 +382,7 @@ class SyntheticWaterbirds(_SyntheticDigits):
                 places = torch.arange(len(labels)) % 2
             backgrounds = self._PLACES.draw(places, self.image_size, generator)
             images_, masks = _compose(ink, _white(len(ink), self.image_size, generator), backgrounds)
-            splits[name] = Split(images_, labels, 2 * labels + places, places, masks)
+            splits[name] = Split(images_, labels, 2 * labels + places, places, masks, _to_uint8(backgrounds))
         return splits
 
 
@@ -412,15 +421,18 @@ class SyntheticTexture(_SyntheticDigits):
     def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
         size, textures = self.image_size, _ten_families(noise=0.03)
 
-        def textured(ink: Tensor, labels: Tensor, keys: Tensor) -> Split:
+        def textured(ink: Tensor, labels: Tensor, keys: Tensor, keep: bool = False) -> Split:
             gray = 0.5 + 0.03 * torch.randn(len(ink), 3, size, size, generator=generator)
-            images, masks = _compose(ink, textures.draw(keys, size, generator), gray)
-            return Split(images, labels, _bias_groups(labels, keys), keys, masks)
+            texture = textures.draw(keys, size, generator)
+            images, masks = _compose(ink, texture, gray)
+            bias_images = _to_uint8(texture) if keep else None
+            return Split(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
 
         splits = {}
         for name in ("train", "val", "test"):
             ink, labels = self.sample(pools[name], self.sizes[name], generator)
-            splits[name] = textured(ink, labels, _agreeing(labels, self.bias["texture_agreement"], 10, generator))
+            keys = _agreeing(labels, self.bias["texture_agreement"], 10, generator)
+            splits[name] = textured(ink, labels, keys, keep=True)
         splits["cue_aligned"] = textured(ink, labels, labels)
         splits["cue_conflict"] = textured(ink, labels, _other_key(labels, 10, generator))
         return splits
