@@ -34,7 +34,7 @@ def _sweep(tmp_path, *extra: str, bindings=SMALL):
 def test_a_sweep_expands_to_plain_strings_in_a_stable_order():
     sweep = load_sweep([SWEEP], ["Sweep.grids = {'wcl': {'WCL.lr_b': [0.01, 0.1], 'WCL.tau_plus': [0.1]}}"])
     specs = sweep.specs(gin_root_of(SWEEP), "results")
-    assert len(specs) == 6 * 3 * 3 + 3 * 3  # WCL has two settings
+    assert len(specs) == 8 * 3 * 3 + 3 * 3  # WCL has two settings
     for spec in specs:
         assert isinstance(spec, RunSpec)
         assert all(isinstance(item, str) for item in (*spec.gin_files, *spec.bindings, spec.results, spec.workdir))
@@ -59,7 +59,7 @@ def test_a_missing_experiment_file_names_the_pair_and_the_files_there():
 
 def test_a_grid_for_a_method_outside_the_sweep_is_rejected():
     sweep = load_sweep([SWEEP], ["Sweep.grids = {'dlc': {'DCL.tau_plus': [0.1]}}"])
-    with pytest.raises(ConfigError, match=r"Sweep\.grids names dlc.*erm, jtt, simclr, dcl, hcl, wcl"):
+    with pytest.raises(ConfigError, match=r"Sweep\.grids names dlc.*erm, jtt, simclr, dcl, hcl, wcl, clad, clad_plus"):
         sweep.specs(gin_root_of(SWEEP), "results")
 
 
