@@ -55,7 +55,9 @@ def main(args: argparse.Namespace) -> int:
     failed = [run for run in final if run.state != "finished"]
     job_errors = {run.run_dir: error for run, error in outcomes if error is not None}
     for run in failed:
-        reason = run.detail or (str(job_errors[run.run_dir]).strip().splitlines() or ["?"])[-1] \
-            if run.run_dir in job_errors else run.detail
+        # the record's error; a job that died before writing one (killed, out of memory) has only its exception
+        reason = run.detail
+        if not reason and run.run_dir in job_errors:
+            reason = (str(job_errors[run.run_dir]).strip().splitlines() or ["?"])[-1]
         console.print(f"  {run.state}: {run.run_dir}  {reason}")
     return 1 if failed else 0
