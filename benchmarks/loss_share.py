@@ -1,5 +1,6 @@
 """The share of a training step that goes to a method's own bookkeeping beyond the backbone: WCL's weights and
-weighted loss (both encoders' projections), CLAD's dictionary update and per-anchor InfoNCE.
+weighted loss (both encoders' projections); CLAD's donors and positives, dictionary update and lookup, and
+per-anchor InfoNCE.
 
 In one process: the full step (step_throughput.full, the suite's `train_loop`) and, on projections of the same
 shape that require gradients, the method's extra work alone, forward and backward. Example:
@@ -23,7 +24,7 @@ from step_throughput import _setup, _timed, full
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
 
 
-def wcl_extra(method, batch: int, device: torch.device) -> Callable[[], None]:
+def wcl_extra(method, split, batch: int, device: torch.device) -> Callable[[], None]:
     """WCL's weights from both encoders' projections, its weighted debiased loss and the triplet loss."""
     from benchsuite.losses.contrastive import debiased_contrastive_loss
 
@@ -41,7 +42,27 @@ def wcl_extra(method, batch: int, device: torch.device) -> Callable[[], None]:
     return step
 
 
-EXTRA = {"WCL": wcl_extra}
+def clad_extra(method, split, batch: int, device: torch.device) -> Callable[[], None]:
+    """CLAD's donors and positives on the device, its dictionary update and lookup, the per-anchor InfoNCE."""
+    from benchsuite.cue_swap import pick_donors, swap_cue
+    from benchsuite.losses.clad import clad_info_nce
+
+    data = {key: value.to(device) for key, value in split.take(torch.arange(batch)).items()}
+    d = method.encoder.feature_dim
+    anchors, positives = (torch.randn(batch, d, device=device, requires_grad=True) for _ in range(2))
+
+    def step() -> None:
+        donor, has_donor = pick_donors(data["label"])
+        swap_cue(data["image"], data["mask"], data.get("bias_image"), donor, method.cue)
+        keys = data["background"]
+        method.dictionary.push(positives.detach()[has_donor], keys[donor][has_donor], data["label"][has_donor])
+        negatives, valid = method.dictionary.negatives(keys, data["label"])
+        clad_info_nce(anchors, positives, negatives, valid, method.temperature).mean().backward()
+
+    return step
+
+
+EXTRA = {"WCL": wcl_extra, "CLAD": clad_extra}
 
 
 def main() -> None:
@@ -60,7 +81,7 @@ def main() -> None:
     dataset = SyntheticBackgrounds(image_size=args.image_size, train_size=max(n, 2 * args.batch), val_size=64,
                                    test_size=64)
     method, trainer, stage = _setup(args.method, args.backbone, dataset, args.batch, device, False)
-    extra = EXTRA[args.method](method, args.batch, device)
+    extra = EXTRA[args.method](method, dataset.split("train"), args.batch, device)
     full_s, extra_s = [], []
     for _ in range(args.repeats):
         full_s.append(full(stage, trainer, args.steps, args.warmup, device) / args.steps)
