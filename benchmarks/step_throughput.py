@@ -39,6 +39,8 @@ from benchsuite.trainer import Trainer, autocast_for, prepare_for_device, train_
 #: per-family: how many images pass through the modules per training image (two views), and the usual
 #: pipeline's per-item transform
 TWO_VIEWS = {"SimCLR", "DCL", "HCL", "WCL"}
+#: methods whose modules see two images per training image in the bare step (CLAD: anchor and positive)
+ENCODED_TWICE = TWO_VIEWS | {"CLAD", "CLADPlus"}
 
 
 def _simclr_transform(size: int, mean, std) -> T.Compose:
@@ -107,7 +109,7 @@ def _optimize(stage, loss: torch.Tensor) -> None:
 
 def bare(method, stage, dataset, batch: int, size: int, device, steps: int, warmup: int) -> float:
     """The method's modules on ready float tensors: each encoder and head (or classifier) forward, backward."""
-    views = 2 if method.registered_name in TWO_VIEWS else 1
+    views = 2 if method.registered_name in ENCODED_TWICE else 1
     x = torch.randn(views * batch, 3, size, size, device=device)
     modules = [(method.encoder, getattr(method, "head", None) or method.classifier)]
     if hasattr(method, "encoder_b"):
@@ -177,7 +179,7 @@ def usual(method, stage, dataset, batch: int, size: int, device, steps: int, war
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="SimCLR", choices=["ERM", "SimCLR", "DCL", "HCL", "WCL"])
+    parser.add_argument("--method", default="SimCLR", choices=["ERM", *sorted(TWO_VIEWS), "CLAD", "CLADPlus"])
     parser.add_argument("--backbone", default="SmallCNN", choices=BACKBONES.names())
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=32)
@@ -200,12 +202,17 @@ def main() -> None:
     seconds: dict[str, list[float]] = {"bare": [], "full": [], "usual": []}
     gpu_peak: dict[str, float] = {}
     # Phases interleaved and repeated, the median kept: drift of a shared machine hits all three alike.
+    # CLAD has no per-sample reference pipeline here (its positives need a donor from the same batch)
+    phases = ("bare", "full") if args.method in ("CLAD", "CLADPlus") else ("bare", "full", "usual")
+    seconds = {name: seconds[name] for name in phases}
     for name, measure in args.repeats * (
         ("bare", lambda: bare(method, stage, dataset, args.batch, args.image_size, device, args.steps, args.warmup)),
         ("full", lambda: full(stage, trainer, args.steps, args.warmup, device)),
         ("usual", lambda: usual(method, stage, dataset, args.batch, args.image_size, device, args.steps,
                                 args.warmup, args.workers)),
     ):
+        if name not in phases:
+            continue
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         seconds[name].append(measure())
@@ -219,17 +226,20 @@ def main() -> None:
         else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
         "images_per_s": {k: round(v, 1) for k, v in rate.items()},
         "full/bare": round(rate["full"] / rate["bare"], 3),
-        "full/usual": round(rate["full"] / rate["usual"], 3),
-        "bare/usual": round(rate["bare"] / rate["usual"], 3),
+        "full/usual": round(rate["full"] / rate["usual"], 3) if "usual" in rate else None,
+        "bare/usual": round(rate["bare"] / rate["usual"], 3) if "usual" in rate else None,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "workers_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "gpu_max_allocated_mib": {k: round(v) for k, v in gpu_peak.items()} or None,
     }
+    def cell(value, spec):
+        return "n/a" if value is None else format(value, spec)
+
     print(
         f"| {args.method}{' (compiled)' if args.compile else ''} | {args.backbone} | {args.batch} | "
-        f"{args.image_size} | {args.workers} | "
-        f"{rate['bare']:.0f} | {rate['full']:.0f} | {rate['usual']:.0f} | {figures['full/bare']:.2f} | "
-        f"{figures['full/usual']:.2f} | {figures['bare/usual']:.2f} | {figures['peak_rss_mib']} |"
+        f"{args.image_size} | {args.workers} | {rate['bare']:.0f} | {rate['full']:.0f} | "
+        f"{cell(rate.get('usual'), '.0f')} | {figures['full/bare']:.2f} | {cell(figures['full/usual'], '.2f')} | "
+        f"{cell(figures['bare/usual'], '.2f')} | {figures['peak_rss_mib']} |"
     )
     if args.json:
         with open(args.json, "a") as handle:
