@@ -63,6 +63,11 @@ def _wait_for_epoch(run_dir: Path, job, epoch: int, timeout_s: float = 180) -> N
         time.sleep(0.2)
 
 
+#: the cancelled run must outlive SLURM's KillWait (5 s): submitit's jobs ignore the SIGTERM of scancel, and
+#: only the SIGKILL after KillWait stops them, so a short run could finish in between
+CANCELLED = [*LONG, "Trainer.epochs = 16", "SyntheticBackgrounds.train_size = 2048"]
+
+
 def test_a_sweep_goes_as_one_array_and_a_failing_run_does_not_stop_the_others(
     slurm_cluster: Cluster, tmp_path: Path, capsys, record_property
 ) -> None:
@@ -86,14 +91,14 @@ def test_a_sweep_goes_as_one_array_and_a_failing_run_does_not_stop_the_others(
 def test_a_cancelled_run_is_incomplete_and_a_resubmitted_sweep_finishes_it(
     slurm_cluster: Cluster, tmp_path: Path, capsys
 ) -> None:
-    sweep, (run,) = _runs(tmp_path, LONG)
+    sweep, (run,) = _runs(tmp_path, CANCELLED)
     job = executor_for(sweep, "slurm", tmp_path / "submitit").submit(SweepJob(threads=2), run.spec)
     _wait_for_epoch(run.run_dir, job, 0)
     job.cancel(check=True)
     slurm_cluster.cancel_all()
-    (after,) = _runs(tmp_path, LONG)[1]
+    (after,) = _runs(tmp_path, CANCELLED)[1]
     assert after.state == "incomplete" and after.detail == "started, with a checkpoint"
-    assert _sweep(tmp_path, LONG) == 0
+    assert _sweep(tmp_path, CANCELLED) == 0
     assert "1 runs: 1 finished" in capsys.readouterr().out
     record = json.loads((run.run_dir / records.RECORD).read_text())
     assert record["resumes"] == 1
