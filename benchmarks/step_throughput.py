@@ -17,6 +17,7 @@ markdown row (and `--json` appends the figures to a file). Example:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import resource
@@ -78,7 +79,10 @@ class PerItemImages(torch.utils.data.Dataset):
 
 def _setup(method_name: str, backbone_name: str, dataset, batch: int, device: torch.device, compile: bool):
     method = METHODS.get(method_name)()
-    method.setup(BACKBONES.get(backbone_name), dataset)
+    backbone = BACKBONES.get(backbone_name)
+    if backbone_name.startswith("ResNet"):
+        backbone = functools.partial(backbone, cifar_stem=dataset.split("train").images.shape[-1] <= 64)
+    method.setup(backbone, dataset)
     prepare_for_device(method, device, compile_backbones=compile)
     trainer = Trainer(epochs=1, batch_size=batch, progress=False, device=str(device))
     stage = next(iter(method.stages(dataset, trainer)))
