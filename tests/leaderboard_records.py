@@ -36,7 +36,9 @@ def write_run(
         "schema_version": 1, "run_id": run_id, "experiment": experiment, "status": "finished", "error": None,
         "method": method, "dataset": dataset, "backbone": "SmallCNN", "seed": seed, "metrics": final,
         "gin_config": f"import benchsuite\n\nrun.method = @{method}()\nrun.seed = {seed}\n{setting}",
-        "gin_files": [], "gin_bindings": [f"run.seed = {seed}"], "git": {"commit": "0123456789abcdef", "dirty": False},
+        "gin_files": [f"gin/{experiment}.gin"],
+        "gin_bindings": [f"run.seed = {seed}", *(line for line in setting.splitlines() if line.strip())],
+        "git": {"commit": "0123456789abcdef", "dirty": False},
         **overrides,
     }
     (folder / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -268,3 +268,18 @@ def test_cells_are_percent_with_spread_and_count():
     assert percent(-0.000001, None, 1, 1) == "0.00"  # not "-0.00"
     assert percent(-0.0123, 0.004, 2, 2) == "-1.23 ± 0.40"  # a negative BG-gap is kept
     assert percent(None, None, 0, 3) == "-"
+
+
+def test_seeds_of_one_command_stay_one_setting_when_the_suite_gains_a_parameter(tmp_path):
+    # seed 1 ran after the suite gained a parameter: its operative config lists one more default line, but
+    # its command (files and bindings without the seed) is the same, so both seeds average into one setting
+    results = tmp_path / "results"
+    for seed, extra in ((0, ""), (1, "Trainer.compile = False\n")):
+        folder = write_run(results, "erm_toy", f"erm{seed}", dataset="Toy2", method="ERM", seed=seed,
+                           evaluations=[("train", 1, "ERM", _scores(0.8, 0.8, 0.6 + seed / 10))])
+        record = json.loads((folder / "record.json").read_text())
+        record["gin_config"] += extra
+        (folder / "record.json").write_text(json.dumps(record))
+    generate(results, tmp_path / "out")
+    row = markdown_table((tmp_path / "out" / "Toy2.md").read_text(), "Accuracy")["ERM", "erm_toy"]
+    assert (row["top-1"], row["n"]) == ("65.00 ± 7.07", "2")

@@ -57,10 +57,16 @@ class BrokenRun(ValueError):
 SETTING_SCHEMA = {"setting": pl.String, "bindings": pl.String}
 
 
-def setting_bindings(gin_config: str) -> str:
-    """The hyperparameter setting of a run: its operative config's binding lines without the seed."""
-    lines = (line.strip() for line in gin_config.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING)))
+def setting_bindings(record: dict) -> str:
+    """The hyperparameter setting of a run: the command that made it without its seed, i.e. the gin files after
+    the experiment file (overrides) and the --gin-param bindings, the seed and presentation bindings removed.
+
+    Not the operative config: that lists every parameter's value, defaults included, so a parameter added to
+    the suite between two seeds of one sweep would split the same command into two settings.
+    """
+    files = [f"--gin {file}" for file in (record.get("gin_files") or [])[1:]]
+    lines = (str(line).strip() for line in record.get("gin_bindings") or [])
+    return "\n".join([*files, *(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING)))])
 
 
 def setting_id(bindings: str) -> str:
@@ -185,7 +191,7 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
             runs.append({**facts, "problem": f"cannot be read: {error.strerror or error}"})
             continue
         git = record.get("git") if isinstance(record.get("git"), dict) else {}
-        bindings = setting_bindings(record["gin_config"])
+        bindings = setting_bindings(record)
         setting = setting_id(bindings)
         settings[setting] = bindings
         entry = {
