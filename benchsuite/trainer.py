@@ -152,7 +152,7 @@ class Trainer:
 
     optimizer: a torch optimizer class, called as optimizer(params, lr=lr, weight_decay=weight_decay); its
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
-    compile: compile the backbones with torch.compile (benchmarks/README.md gives its measured effect).
+    compile: compile the backbones with torch.compile (its measured effect on the CPU: benchmarks/README.md).
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
