@@ -58,15 +58,20 @@ def init_from_environment(device: torch.device) -> bool:
     return True
 
 
+def _all_gather(tensor: Tensor) -> Tensor:
+    """The rows of every process's `tensor`, concatenated in rank order (no gradient)."""
+    pieces = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(pieces, tensor.contiguous())
+    return torch.cat(pieces)
+
+
 class _GatherWithGradient(torch.autograd.Function):
     """all_gather forward; backward sums every process's gradient of the gathered tensor, keeps this slice."""
 
     @staticmethod
     def forward(ctx, tensor: Tensor) -> Tensor:
-        pieces = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-        dist.all_gather(pieces, tensor.contiguous())
         ctx.size = tensor.shape[0]
-        return torch.cat(pieces)
+        return _all_gather(tensor)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
@@ -83,11 +88,7 @@ def gather(tensor: Tensor) -> Tensor:
 
 def gather_detached(tensor: Tensor) -> Tensor:
     """Like `gather` without a gradient, e.g. for features that fill a dictionary."""
-    if not is_distributed():
-        return tensor
-    pieces = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-    dist.all_gather(pieces, tensor.detach().contiguous())
-    return torch.cat(pieces)
+    return _all_gather(tensor.detach()) if is_distributed() else tensor
 
 
 def shard() -> tuple[int, int] | None:

@@ -112,20 +112,24 @@ def _first_line(error: BaseException) -> str:
     return next((line for line in reversed(text) if line.strip()), type(error).__name__)
 
 
+def _reap(pending, outcomes, total: int, report):
+    """Move the finished jobs of `pending` to `outcomes` (reporting each); return the ones still running."""
+    still = []
+    for run, job in pending:
+        if job.done():
+            outcomes.append((run, _exception(job)))
+            report(_line(len(outcomes), total, run, outcomes[-1][1]))
+        else:
+            still.append((run, job))
+    return still
+
+
 def _wait(pairs: list[tuple[PlannedRun, submitit.Job]], report: Callable[[str], None], poll_s: float = 2.0):
     outcomes: list[tuple[PlannedRun, BaseException | None]] = []
-    pending = list(pairs)
+    pending = _reap(pairs, outcomes, len(pairs), report)
     while pending:
-        still = []
-        for run, job in pending:
-            if job.done():
-                outcomes.append((run, _exception(job)))
-                report(_line(len(outcomes), len(pairs), run, outcomes[-1][1]))
-            else:
-                still.append((run, job))
-        pending = still
-        if pending:
-            time.sleep(poll_s)
+        time.sleep(poll_s)
+        pending = _reap(pending, outcomes, len(pairs), report)
     return outcomes
 
 
@@ -138,14 +142,7 @@ def _local_pool(executor, job: SweepJob, todo: Sequence[PlannedRun], parallelism
         while queue and len(running) < parallelism:
             run = queue.pop(0)
             running.append((run, executor.submit(job, run.spec)))
-        still = []
-        for run, submitted in running:
-            if submitted.done():
-                outcomes.append((run, _exception(submitted)))
-                report(_line(len(outcomes), len(todo), run, outcomes[-1][1]))
-            else:
-                still.append((run, submitted))
-        running = still
+        running = _reap(running, outcomes, len(todo), report)
         if running:
             time.sleep(poll_s)
     return outcomes

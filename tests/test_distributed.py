@@ -18,12 +18,12 @@ from torch import nn
 
 from benchsuite import distributed
 from benchsuite.backbones import Backbone
-from benchsuite.datasets.base import Split
 from benchsuite.methods.dcl import DCL
 from benchsuite.methods.hcl import HCL
 from benchsuite.methods.simclr import SimCLR
 from benchsuite.methods.wcl import WCL
 from benchsuite.trainer import Trainer, train_loop
+from tests.test_trainer import _regression_split
 
 WORLD = 2
 METHODS = {"SimCLR": SimCLR, "DCL": DCL, "HCL": HCL, "WCL": WCL}
@@ -67,12 +67,6 @@ def _loss_and_grads(method, v1, v2):
     loss.backward()
     distributed.average_gradients(method)
     return loss.detach(), {name: p.grad.clone() for name, p in method.named_parameters() if p.grad is not None}
-
-
-def _regression_split(n=64):
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 255, (n, 1, 2, 2), dtype=torch.uint8, generator=generator)
-    return Split(x, x.flatten(1).float().sum(1), torch.zeros(n, dtype=torch.long))
 
 
 def _train_epoch():
