@@ -9,6 +9,7 @@ a NaN loss) has already written its record as failed; the other jobs go on.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,10 +34,26 @@ class SweepJob(submitit.helpers.Checkpointable):
         import benchsuite  # noqa: F401  registers the built-ins in the worker
         from benchsuite.run import execute
 
+        keep_requeue_alive()
         os.chdir(spec.workdir)
         torch.set_num_threads(self.threads)  # jobs sharing a node must not each take every core
         outcome = execute(spec.gin_files, spec.bindings, results=spec.results)
         return {"run_dir": str(outcome.run_dir), "status": outcome.record["status"]}
+
+
+def keep_requeue_alive() -> None:
+    """Ignore SIGTERM in this job process, so that submitit's `scontrol requeue` outlives the requeue it asks for.
+
+    On a preemption or near its time limit a job gets submitit's USR2; submitit then checkpoints and runs
+    `scontrol requeue <job>`. Slurm requeues the job at once and sends its processes SIGTERM (SIGKILL after
+    KillWait), and on a loaded node the `scontrol` child is often still exiting then: it dies of that SIGTERM,
+    submitit raises CalledProcessError and records the job as failed although it was requeued and runs again.
+    A signal set to SIG_IGN stays ignored across exec, so `scontrol` started from here survives until it has
+    exited on its own. The job process itself loses nothing: submitit only logs and ignores SIGTERM too, and
+    SIGKILL still ends everything after KillWait.
+    """
+    if "SLURM_JOB_ID" in os.environ:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def executor_for(sweep: Sweep, cluster: str, folder: Path) -> submitit.Executor:

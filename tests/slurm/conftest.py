@@ -9,6 +9,7 @@ test a submitit AutoExecutor on that cluster with a fresh folder, and cancels th
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,3 +62,20 @@ def slurm_executor(slurm_cluster: Cluster, tmp_path: Path) -> Iterator[submitit.
     executor.update_parameters(slurm_partition=slurm_cluster.partition, timeout_min=15, cpus_per_task=1)
     yield executor
     slurm_cluster.cancel_all()
+
+
+@pytest.fixture
+def slow_requeue_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs submitted in this test find an `scontrol` that lingers 3 s after a `requeue`, as a busy node's does.
+
+    Slurm answers `scontrol requeue` by sending the job's processes SIGTERM; a lingering scontrol is still alive
+    then, so this makes the race that once failed CI (scontrol killed, the job recorded as failed although it
+    was requeued) happen every time. sbatch exports the submitting environment, PATH included, to the job.
+    """
+    wrappers = tmp_path / "slow-scontrol"
+    wrappers.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v scontrol"], capture_output=True, text=True, check=True)
+    script = wrappers / "scontrol"
+    script.write_text(f'#!/bin/sh\n{real.stdout.strip()} "$@"; rc=$?\n[ "$1" = requeue ] && sleep 3\nexit $rc\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}{os.pathsep}{os.environ['PATH']}")

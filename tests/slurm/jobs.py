@@ -8,6 +8,8 @@ from pathlib import Path
 
 import submitit
 
+from benchsuite.sweep_submit import keep_requeue_alive
+
 
 def square(x: int) -> tuple[int, str]:
     """x squared, with the SLURM job id it ran under (proof that it went through the cluster)."""
@@ -35,6 +37,7 @@ class Resumable(submitit.helpers.Checkpointable):
         self.checkpoints = 0
 
     def __call__(self, folder: str) -> dict[str, object]:
+        keep_requeue_alive()  # as the suite's SweepJob does; without it a busy node can fail the requeue
         starts = Path(folder) / "starts"
         with starts.open("a") as log:
             log.write(f"{time.time()}\n")

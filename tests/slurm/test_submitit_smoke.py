@@ -86,9 +86,10 @@ def test_preempted_checkpointable_job_requeues_and_finishes(slurm_executor: subm
 
 def test_job_preempted_by_urgent_partition_requeues_and_finishes(slurm_cluster: Cluster,
                                                                    slurm_executor: submitit.AutoExecutor,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, slow_requeue_exit) -> None:
     """Real preemption: a job of the urgent partition that needs every CPU of the node pushes the running job
-    out; Slurm sends it submitit's USR2 at once (preempt_send_user_signal), it checkpoints and is requeued."""
+    out; Slurm sends it submitit's USR2 at once (preempt_send_user_signal), it checkpoints and is requeued,
+    even when its `scontrol requeue` is still exiting as Slurm's SIGTERM for the requeue arrives."""
     starts = tmp_path / "starts"
     job = slurm_executor.submit(jobs.Resumable(), str(tmp_path))
     _wait_for(starts, job, "its first start")

@@ -105,8 +105,10 @@ def test_a_cancelled_run_is_incomplete_and_a_resubmitted_sweep_finishes_it(
 
 
 def test_a_preempted_run_requeues_resumes_and_ends_as_if_never_interrupted(
-    slurm_cluster: Cluster, tmp_path: Path, record_property
+    slurm_cluster: Cluster, tmp_path: Path, record_property, slow_requeue_exit
 ) -> None:
+    """Preempted after its first epoch, the run is requeued, resumes and logs what an uninterrupted run logs,
+    also when its `scontrol requeue` lingers into the SIGTERM of its own requeue (see `keep_requeue_alive`)."""
     sweep, (whole,) = _runs(tmp_path / "whole", LONG)
     _, (preempted,) = _runs(tmp_path / "preempted", LONG)
     executor = executor_for(sweep, "slurm", tmp_path / "submitit")
