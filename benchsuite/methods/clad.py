@@ -114,22 +114,31 @@ class _CLADFamily(SupervisedMethod):
         return evaluation
 
     def loss(self, batch: Batch, dataset: Dataset) -> Tensor:
-        """The training loss of one batch on the device."""
-        images, labels = batch["image"], batch["label"]
+        """The training loss of one batch on the device: positives made and both batches augmented here."""
+        images, labels, keys = batch["image"], batch["label"], batch["background"]
         donor, has_donor = pick_donors(labels)
         positives = swap_cue(images, batch["mask"], batch.get("bias_image"), donor, self.cue)
-        views = torch.cat([self.augment(images), self.augment(positives)])
-        features = self.encoder(self.normalized(views, dataset))
+        views = self.normalized(torch.cat([self.augment(images), self.augment(positives)]), dataset)
+        return self.pair_loss(views, labels, keys, keys[donor], has_donor)
+
+    def pair_loss(self, views: Tensor, labels: Tensor, keys: Tensor, positive_keys: Tensor,
+                  has_donor: Tensor) -> Tensor:
+        """The loss of B anchors and their B positives, given as one normalized float batch `views` (2B, ...).
+
+        keys: the anchors' bias labels (B,); positive_keys: their positives' (the donors') bias labels;
+        has_donor: (B,) bool, false where the anchor got no donor (its positive is then meaningless).
+        """
+        features = self.encoder(views)
         logits = self.classifier(features)
         anchor_features, positive_features = features.chunk(2)
         anchor_logits, positive_logits = logits.chunk(2)
         loss = F.cross_entropy(anchor_logits, labels)
 
-        keys = batch["background"]
         # Under several processes every process pushes the positives of the global batch, in rank order, so
         # the dictionaries stay identical (distributed.py); alone, gather_detached is the identity.
         pushed, pushed_keys, pushed_labels, pushed_ok = (
-            distributed.gather_detached(t) for t in (positive_features, keys[donor], labels, has_donor.to(torch.uint8))
+            distributed.gather_detached(t) for t in (positive_features, positive_keys, labels,
+                                                     has_donor.to(torch.uint8))
         )
         pushed_ok = pushed_ok.bool()
         self.dictionary.push(pushed[pushed_ok], pushed_keys[pushed_ok], pushed_labels[pushed_ok])
