@@ -152,9 +152,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        import benchsuite  # noqa: F401  registers the built-ins
-
+    try:  # the built-ins register on the first registry lookup or gin parse: `leaderboard` never loads torch
         return args.handler(args)
     except ConfigError as error:
         print(f"error: {one_paragraph(error)}", file=sys.stderr)

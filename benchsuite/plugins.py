@@ -135,7 +135,7 @@ def load_entry_points() -> list[Plugin]:
         return list(_plugins)
     _state = "loading"  # a plugin's import may look things up in the registries: no recursion
     try:
-        import benchsuite  # noqa: F401  the built-ins register first, so a clash names the plugin second
+        import benchsuite.builtins  # noqa: F401  the built-ins register first, so a clash names the plugin second
 
         for point in _entry_points():
             _plugins.append(_load(point))

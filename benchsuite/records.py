@@ -18,9 +18,10 @@ import resource
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads where a run needs it, not for the leaderboard, which reads records only
+    import torch
 
 SCHEMA_VERSION = 1
 RECORD = "record.json"
@@ -121,6 +122,8 @@ def library_versions() -> dict[str, str | None]:
 
 
 def device_description(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -130,5 +133,7 @@ def peak_memory(device: torch.device) -> dict[str, float]:
     """Peak resident memory of this process and, on CUDA, peak allocated device memory, in MiB."""
     peak = {"cpu_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
+        import torch
+
         peak["gpu_max_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return peak

@@ -31,8 +31,7 @@ class SweepJob(submitit.helpers.Checkpointable):
         self.threads = threads
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        import benchsuite  # noqa: F401  registers the built-ins in the worker
-        from benchsuite.run import execute
+        from benchsuite.run import execute  # parsing the run's gin files registers the built-ins
 
         keep_requeue_alive()
         os.chdir(spec.workdir)

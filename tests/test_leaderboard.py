@@ -5,6 +5,8 @@ appear on the paper's dataset, and each selection rule picks the evaluation it p
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,17 @@ def test_golden_tables_from_hand_computed_values(golden):
     assert "12 run folders: 6 used, 6 skipped." in readme
     assert "[Toy10.md](Toy10.md)" in readme and "[Waterbirds.png](Waterbirds.png)" in readme
     assert (out / "Toy10.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_command_loads_neither_torch_nor_the_built_ins(golden):
+    """`python -m benchsuite leaderboard` reads records only: importing torch would cost it seconds."""
+    script = (
+        "import sys; from benchsuite.__main__ import main; "
+        f"code = main(['leaderboard', '--results', {str(golden / 'results')!r}, '--out', {str(golden / 'out')!r}]); "
+        "print(code, sorted(m for m in ('torch', 'torchvision', 'benchsuite.builtins') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
 
 
 def test_broken_records_are_skipped_and_named(golden, capsys):
