@@ -58,6 +58,12 @@ def init_from_environment(device: torch.device) -> bool:
     return True
 
 
+def barrier() -> None:
+    """Wait until every process gets here; nothing to wait for in a single process."""
+    if is_distributed():
+        dist.barrier()
+
+
 def _all_gather(tensor: Tensor) -> Tensor:
     """The rows of every process's `tensor`, concatenated in rank order (no gradient)."""
     pieces = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]

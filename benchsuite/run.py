@@ -64,17 +64,24 @@ def run(
     *,
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
     experiment names the folder under results/ (default: the stem of the first --gin file); run_dir and
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
+    fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
+    them deletes what rank 0 has begun to write or resumes from what it was about to delete.
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
     distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
+    if fresh:
+        if distributed.is_main() and run_dir.exists():
+            shutil.rmtree(run_dir)
+        distributed.barrier()
     seed_everything(seed)
     trainer.generator.manual_seed(seed)
 
@@ -82,7 +89,7 @@ def run(
     method.check_dataset(dataset)
     method.setup(backbone, dataset)
     method = distributed.convert_batch_norm(method, trainer.device)
-    prepare_for_device(method, trainer.device, trainer.compile)
+    prepare_for_device(method, trainer.device, trainer.compile, trainer.channels_last)
 
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
@@ -157,11 +164,9 @@ def execute(
         existing = records.read_record(run_dir)
         if existing is not None and existing.get("status") == "finished" and not force:
             return Outcome(run_dir, existing, already_finished=True)
-        if force and run_dir.exists():
-            shutil.rmtree(run_dir)
         provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
         try:
-            record = run(run_dir=run_dir, provenance=provenance)
+            record = run(run_dir=run_dir, provenance=provenance, fresh=force)
         except (ValueError, RuntimeError) as error:
             if "Required bindings" not in str(error):
                 raise

@@ -146,6 +146,8 @@ def test_the_identity_without_a_process_group():
 
 @pytest.mark.slow
 def test_torchrun_runs_an_experiment_over_two_processes_and_rank_0_writes_one_record(tmp_path):
+    """Then `--force` runs it again from scratch: rank 0 alone deletes the folder while rank 1 waits, so neither
+    resumes from the old checkpoint nor deletes what the other has begun to write."""
     from tests.conftest import GIN, REPO, TINY, TINY_DATA
 
     params = [arg for binding in [*TINY, *TINY_DATA["SyntheticBackgrounds"]] for arg in ("--gin-param", binding)]
@@ -157,3 +159,11 @@ def test_torchrun_runs_an_experiment_over_two_processes_and_rank_0_writes_one_re
     (record,) = tmp_path.glob("*/*/record.json")
     assert json.loads(record.read_text())["status"] == "finished"
     assert done.stdout.count("record:") == 1
+    first = (record.parent / "metrics.jsonl").read_text()
+
+    command[command.index("--master_port") + 1] = str(_free_port())
+    again = subprocess.run([*command, "--force"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = json.loads(record.read_text())
+    assert rerun["status"] == "finished" and rerun["resumes"] == 0
+    assert (record.parent / "metrics.jsonl").read_text() == first  # every evaluation once, as the first time
