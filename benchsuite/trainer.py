@@ -69,12 +69,15 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
-def prepare_for_device(method: nn.Module, device: torch.device, compile_backbones: bool = False) -> nn.Module:
-    """Move `method` to `device`: channels_last on CUDA (faster convolutions under bf16), and with
-    `compile_backbones` each backbone compiled in place by torch.compile (state_dict keys unchanged, so
-    checkpoints stay compatible)."""
+def prepare_for_device(
+    method: nn.Module, device: torch.device, compile_backbones: bool = False, channels_last: bool = True
+) -> nn.Module:
+    """Move `method` to `device`; with `channels_last` its weights in that memory format, which the
+    convolutions then also give their outputs (oneDNN on the CPU and cuDNN under bf16 run it faster: 1.4-2x
+    for the small CNN on the CPU, benchmarks/README.md); with `compile_backbones` each backbone compiled in
+    place by torch.compile (state_dict keys unchanged, so checkpoints stay compatible)."""
     method.to(device)
-    if device.type == "cuda":
+    if channels_last:
         method.to(memory_format=torch.channels_last)
     if compile_backbones:
         from benchsuite.backbones import Backbone
@@ -153,6 +156,8 @@ class Trainer:
     optimizer: a torch optimizer class, called as optimizer(params, lr=lr, weight_decay=weight_decay); its
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
     compile: compile the backbones with torch.compile (its measured effect on the CPU: benchmarks/README.md).
+    channels_last: keep the weights, hence the activations, in channels_last memory format (faster convolutions
+    on the CPU and on CUDA); numbers differ from the default format in the last bits only.
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
@@ -174,6 +179,7 @@ class Trainer:
         device: str = "auto",
         progress: bool = True,
         compile: bool = False,
+        channels_last: bool = True,
     ) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -186,6 +192,7 @@ class Trainer:
         self.device = pick_device(device)
         self.progress = progress
         self.compile = compile
+        self.channels_last = channels_last
         self.generator = torch.Generator()
         #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
         self.run_dir: Path | None = None
