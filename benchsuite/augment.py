@@ -78,7 +78,9 @@ class ContrastiveAugment(_SizedAugment):
         self.mono = K.ColorJitter(brightness, contrast, 0.0, 0.0, p=jitter_p)
 
     def make_geometric(self, size: tuple[int, int]) -> nn.Module:
-        return K.RandomResizedCrop(size, scale=self.crop_scale, ratio=self.crop_ratio)
+        # "resample": one batched affine warp; kornia's default "slice" crops and resizes image by image, which
+        # took a third of the augmentation's time on the CPU (benchmarks/README.md)
+        return K.RandomResizedCrop(size, scale=self.crop_scale, ratio=self.crop_ratio, cropping_mode="resample")
 
     def forward(self, images: Tensor) -> Tensor:
         # outside autocast: the output stays float32 whatever the training step's precision
