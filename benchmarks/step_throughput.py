@@ -5,10 +5,13 @@
 2. full: the suite's training step through `train_loop`: uint8 batches from the dataset, augmentation on the
    device, the method's loss, the optimizer;
 3. usual: the same modules and loss fed by torchvision PIL transforms in a DataLoader with worker processes,
-   as the authors' code does (CIFAR-style: a uint8 array, one `Image.fromarray` per item).
+   as the authors' code does (CIFAR-style: a uint8 array, one `Image.fromarray` per item). For CLAD, as its
+   authors' loader does, each item also draws a donor of another label from the whole training set and pastes
+   the anchor's object onto the donor's background with PIL (`Image.composite`) before both are transformed.
 
 Each is timed over `--steps` steps after `--warmup` steps, on the embedded background benchmark; the three
-are interleaved `--repeats` times and the median time of each is kept. Prints one
+are interleaved `--repeats` times and the best (shortest) time of each is kept, as `timeit` does: on a shared
+machine other work only ever slows a repeat down (the medians go to the JSON too). Prints one
 markdown row (and `--json` appends the figures to a file). Example:
 
     python benchmarks/step_throughput.py --method SimCLR --backbone SmallCNN --batch 128 --image-size 32
@@ -32,8 +35,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-import benchsuite  # noqa: F401  registers the built-ins
+import benchsuite.builtins  # noqa: F401  registers the built-ins
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
+from benchsuite.host_memory import retain_freed_memory
 from benchsuite.registry import BACKBONES, METHODS
 from benchsuite.trainer import Trainer, autocast_for, prepare_for_device, train_loop
 
@@ -77,13 +81,49 @@ class PerItemImages(torch.utils.data.Dataset):
         return (*views, int(self.labels[index]))
 
 
-def _setup(method_name: str, backbone_name: str, dataset, batch: int, device: torch.device, compile: bool):
+class PerItemCLADPairs(torch.utils.data.Dataset):
+    """CLAD's usual pipeline: per item, a donor of another label drawn from the whole training set, the positive
+    composed with PIL (the anchor's object on the donor's background alone), both transformed separately.
+
+    The donor's background is the dataset's stored background image where it has one, else the donor with
+    its object blacked out by its mask, as the suite's `cue_swap` does; the positive carries the donor's
+    background label.
+    """
+
+    def __init__(self, split, transform) -> None:
+        def hwc(images: torch.Tensor):
+            return images.permute(0, 2, 3, 1).contiguous().numpy()
+
+        self.images = hwc(split.images)
+        self.masks = (split.masks.numpy() * 255).astype("uint8")
+        backgrounds = split.bias_images if split.has_bias_images else split.images.masked_fill(
+            split.masks.unsqueeze(1), 0)
+        self.backgrounds = hwc(backgrounds)
+        self.labels = split.labels.numpy()
+        self.keys = split.backgrounds.numpy()
+        self.transform = transform
+        self.others = {int(c): (self.labels != c).nonzero()[0] for c in set(self.labels.tolist())}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        label = int(self.labels[index])
+        others = self.others[label]
+        donor = int(others[torch.randint(len(others), ()).item()])
+        anchor = Image.fromarray(self.images[index])
+        positive = Image.composite(anchor, Image.fromarray(self.backgrounds[donor]), Image.fromarray(self.masks[index]))
+        return self.transform(anchor), self.transform(positive), label, int(self.keys[index]), int(self.keys[donor])
+
+
+def _setup(method_name: str, backbone_name: str, dataset, batch: int, device: torch.device, compile: bool,
+           channels_last: bool = True):
     method = METHODS.get(method_name)()
     backbone = BACKBONES.get(backbone_name)
     if backbone_name.startswith("ResNet"):
         backbone = functools.partial(backbone, cifar_stem=dataset.split("train").images.shape[-1] <= 64)
     method.setup(backbone, dataset)
-    prepare_for_device(method, device, compile_backbones=compile)
+    prepare_for_device(method, device, compile_backbones=compile, channels_last=channels_last)
     trainer = Trainer(epochs=1, batch_size=batch, progress=False, device=str(device))
     stage = next(iter(method.stages(dataset, trainer)))
     stage.evaluate = None
@@ -150,32 +190,48 @@ def full(stage, trainer, steps: int, warmup: int, device) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
     finally:
-        stage.step = original
+        stage.step, stage.data = original, data
     return time.perf_counter() - marks[0]
 
 
+def _next(loader: DataLoader, batches):
+    """The next batch of `batches`, starting a new epoch of `loader` when it runs out: (batch, batches)."""
+    try:
+        return next(batches), batches
+    except StopIteration:
+        batches = iter(loader)
+        return next(batches), batches
+
+
 def usual(method, stage, dataset, batch: int, size: int, device, steps: int, warmup: int, workers: int) -> float:
-    two = method.registered_name in TWO_VIEWS
     train = dataset.split("train")
-    make = _simclr_transform if two else _supervised_transform
-    items = PerItemImages(train.images, train.labels, make(size, dataset.mean, dataset.std), 2 if two else 1)
+    name = method.registered_name
+    two, clad = name in TWO_VIEWS, name in ("CLAD", "CLADPlus")
+    transform = (_simclr_transform if two else _supervised_transform)(size, dataset.mean, dataset.std)
+    if clad:
+        items = PerItemCLADPairs(train, transform)
+    else:
+        items = PerItemImages(train.images, train.labels, transform, 2 if two else 1)
     loader = DataLoader(items, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
     batches = iter(loader)
 
+    def on_device(tensors):
+        return [t.to(device, non_blocking=True) for t in tensors]
+
     def step() -> None:
         nonlocal batches
-        try:
-            *views, labels = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            *views, labels = next(batches)
-        views = [v.to(device, non_blocking=True) for v in views]
+        items, batches = _next(loader, batches)
         with autocast_for(device):
-            if two:
-                loss = method.views_loss(torch.cat(views))
+            if clad:
+                anchors, positives, labels, keys, positive_keys = on_device(items)
+                loss = method.pair_loss(torch.cat([anchors, positives]), labels, keys, positive_keys,
+                                        torch.ones_like(labels, dtype=torch.bool))
+            elif two:
+                loss = method.views_loss(torch.cat(on_device(items[:-1])))
             else:
-                loss = F.cross_entropy(method.logits(views[0]), labels.to(device, non_blocking=True))
+                images, labels = on_device(items)
+                loss = F.cross_entropy(method.logits(images), labels)
         _optimize(stage, loss)
 
     return _timed(step, steps, warmup, device)
@@ -189,61 +245,70 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; the median is reported")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; the best is reported")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the usual pipeline")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbones (Trainer.compile)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc settings as they are (a CPU run changes them: host_memory.py)")
+    parser.add_argument("--contiguous", action="store_true",
+                        help="weights in the default memory format (Trainer.channels_last = False)")
     parser.add_argument("--json", type=Path, help="append the figures to this JSON-lines file")
     args = parser.parse_args()
 
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cpu" and not args.default_malloc:
+        retain_freed_memory()  # as `run` does on the CPU
     torch.manual_seed(0)
     n = (args.warmup + args.steps) * args.batch
     dataset = SyntheticBackgrounds(image_size=args.image_size, train_size=max(n, 2 * args.batch), val_size=64,
                                    test_size=64)
-    method, trainer, stage = _setup(args.method, args.backbone, dataset, args.batch, device, args.compile)
+    method, trainer, stage = _setup(args.method, args.backbone, dataset, args.batch, device, args.compile,
+                                    channels_last=not args.contiguous)
     images = args.steps * args.batch  # training images per timed run (two views each for contrastive methods)
     seconds: dict[str, list[float]] = {"bare": [], "full": [], "usual": []}
     gpu_peak: dict[str, float] = {}
-    # Phases interleaved and repeated, the median kept: drift of a shared machine hits all three alike.
-    # CLAD has no per-sample reference pipeline here (its positives need a donor from the same batch)
-    phases = ("bare", "full") if args.method in ("CLAD", "CLADPlus") else ("bare", "full", "usual")
-    seconds = {name: seconds[name] for name in phases}
-    for name, measure in args.repeats * (
-        ("bare", lambda: bare(method, stage, dataset, args.batch, args.image_size, device, args.steps, args.warmup)),
-        ("full", lambda: full(stage, trainer, args.steps, args.warmup, device)),
-        ("usual", lambda: usual(method, stage, dataset, args.batch, args.image_size, device, args.steps,
-                                args.warmup, args.workers)),
-    ):
-        if name not in phases:
-            continue
+    phases = {
+        "bare": lambda steps, warmup: bare(method, stage, dataset, args.batch, args.image_size, device, steps, warmup),
+        "full": lambda steps, warmup: full(stage, trainer, steps, warmup, device),
+        "usual": lambda steps, warmup: usual(method, stage, dataset, args.batch, args.image_size, device, steps,
+                                             warmup, args.workers),
+    }
+    # One untimed step of each phase first: the first phase to run otherwise pays for the allocator's and the
+    # kernels' first use. Then the phases interleaved and repeated, the best kept: drift of a shared machine
+    # hits all three alike, and interference only ever makes a repeat slower.
+    for measure in phases.values():
+        measure(1, 0)
+    for name in args.repeats * tuple(phases):
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        seconds[name].append(measure())
+        seconds[name].append(phases[name](args.steps, args.warmup))
         if device.type == "cuda":
             gpu_peak[name] = max(gpu_peak.get(name, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
-    rate = {name: images / statistics.median(times) for name, times in seconds.items()}
+    rate = {name: images / min(times) for name, times in seconds.items()}
+    median_rate = {name: images / statistics.median(times) for name, times in seconds.items()}
     figures = {
         "method": args.method, "backbone": args.backbone, "batch": args.batch, "image_size": args.image_size,
         "workers": args.workers, "steps": args.steps, "repeats": args.repeats, "compile": args.compile,
+        "channels_last": not args.contiguous, "retained_freed_memory": device.type == "cpu" and not args.default_malloc,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda"
         else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
         "images_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "median_images_per_s": {k: round(v, 1) for k, v in median_rate.items()},
         "full/bare": round(rate["full"] / rate["bare"], 3),
-        "full/usual": round(rate["full"] / rate["usual"], 3) if "usual" in rate else None,
-        "bare/usual": round(rate["bare"] / rate["usual"], 3) if "usual" in rate else None,
+        "full/usual": round(rate["full"] / rate["usual"], 3),
+        "bare/usual": round(rate["bare"] / rate["usual"], 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "workers_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "gpu_max_allocated_mib": {k: round(v) for k, v in gpu_peak.items()} or None,
     }
-    def cell(value, spec):
-        return "n/a" if value is None else format(value, spec)
-
     print(
-        f"| {args.method}{' (compiled)' if args.compile else ''} | {args.backbone} | {args.batch} | "
+        f"| {args.method}{' (compiled)' if args.compile else ''}{' (contiguous)' if args.contiguous else ''}"
+        f"{' (default malloc)' if args.default_malloc else ''} | "
+        f"{args.backbone} | {args.batch} | "
         f"{args.image_size} | {args.workers} | {rate['bare']:.0f} | {rate['full']:.0f} | "
-        f"{cell(rate.get('usual'), '.0f')} | {figures['full/bare']:.2f} | {cell(figures['full/usual'], '.2f')} | "
-        f"{cell(figures['bare/usual'], '.2f')} | {figures['peak_rss_mib']} |"
+        f"{rate['usual']:.0f} | {figures['full/bare']:.2f} | {figures['full/usual']:.2f} | "
+        f"{figures['bare/usual']:.2f} | {figures['peak_rss_mib']} |"
     )
     if args.json:
         with open(args.json, "a") as handle:

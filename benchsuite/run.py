@@ -27,6 +27,7 @@ from benchsuite import config, distributed, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
+from benchsuite.host_memory import retain_freed_memory
 from benchsuite.methods.base import BackboneFactory, Method
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
 from benchsuite.trainer import Trainer, prepare_for_device
@@ -78,6 +79,8 @@ def run(
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
     distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
+    if trainer.device.type == "cpu":
+        retain_freed_memory()  # no page faults on every step's activations (host_memory.py)
     if fresh:
         if distributed.is_main() and run_dir.exists():
             shutil.rmtree(run_dir)
