@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_throughput import _setup, _timed, full
 
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
+from benchsuite.host_memory import retain_freed_memory
 
 
 def wcl_extra(method, split, batch: int, device: torch.device) -> Callable[[], None]:
@@ -77,6 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        retain_freed_memory()  # as `run` does on the CPU
     n = (args.warmup + args.steps) * args.batch
     dataset = SyntheticBackgrounds(image_size=args.image_size, train_size=max(n, 2 * args.batch), val_size=64,
                                    test_size=64)

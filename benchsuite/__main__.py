@@ -40,8 +40,10 @@ def _run(args: argparse.Namespace) -> int:
     # gin config name them, as they would for a gin file's own import lines.
     bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
     outcome = execute(args.gin, bindings, results=args.results, force=args.force)
-    if not distributed.is_main():
-        return 0  # under torchrun, rank 0 reports
+    reports = distributed.is_main()  # under torchrun, rank 0 reports
+    distributed.finish()
+    if not reports:
+        return 0
     console = Console()
     if outcome.already_finished:
         console.print(

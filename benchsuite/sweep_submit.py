@@ -18,6 +18,7 @@ from typing import Any
 import submitit
 import torch
 
+from benchsuite import distributed
 from benchsuite.errors import ConfigError
 from benchsuite.sweep import PlannedRun, RunSpec, Sweep
 
@@ -37,6 +38,7 @@ class SweepJob(submitit.helpers.Checkpointable):
         os.chdir(spec.workdir)
         torch.set_num_threads(self.threads)  # jobs sharing a node must not each take every core
         outcome = execute(spec.gin_files, spec.bindings, results=spec.results)
+        distributed.finish()  # the job's tasks leave their process group together
         return {"run_dir": str(outcome.run_dir), "status": outcome.record["status"]}
 
 

@@ -93,8 +93,9 @@ def _worker(rank: int, port: int, folder: str) -> None:
     mine = slice(rank * share, (rank + 1) * share)
     results = {name: _loss_and_grads(_method(name), v1[mine], v2[mine]) for name in METHODS}
     results["epoch"] = _train_epoch()
+    distributed.finish()
+    results["left_the_group"] = not dist.is_initialized()
     torch.save(results, os.path.join(folder, f"rank{rank}.pt"))
-    dist.destroy_process_group()
 
 
 def _free_port() -> int:
@@ -136,6 +137,10 @@ def test_each_process_takes_its_contiguous_slice_of_the_same_global_batch():
         torch.testing.assert_close(torch.cat([parts[rank][step] for rank in range(3)]), batch)
     with pytest.raises(ValueError, match="cannot be split evenly over 4 processes"):
         next(split.batches(6, shard=(0, 4)))
+
+
+def test_finish_leaves_the_group_that_init_from_environment_made(per_rank):
+    assert [results["left_the_group"] for results in per_rank] == [True] * WORLD
 
 
 def test_the_identity_without_a_process_group():
