@@ -1,10 +1,10 @@
 """Keeping freed host memory in the process during CPU training (glibc's malloc settings, set at run time).
 
 A training step on the CPU allocates and frees the same large activation buffers every step. With glibc's
-defaults, free() hands much of that memory back to the kernel (trimming the heap top, unmapping large
-chunks), and the next step faults every page in again: on 2 cores a quarter of the process's time went to
-the kernel. Raising the trim threshold and the top pad keeps the memory for the next step; the small CNN's
-step ran 15-30% faster on the CPU (benchmarks/README.md), for about 0.1 GiB more peak RSS. These are what the
+defaults, free() hands much of that memory back to the kernel (trimming the heap top, unmapping large chunks),
+and the next step faults every page in again: on 2 cores a quarter of the process's time went to the kernel.
+Raising the trim threshold and the top pad keeps the memory for the next step; the small CNN's full training
+step ran 12-23% faster on the CPU (benchmarks/README.md), for about 0.1 GiB more peak RSS. These are what the
 MALLOC_TRIM_THRESHOLD_ and MALLOC_TOP_PAD_ environment variables set, applied through mallopt(3) so that
 `python -m benchsuite run` needs no wrapper. Other C libraries (musl, macOS) are left as they are.
 """

@@ -72,9 +72,9 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
 def prepare_for_device(
     method: nn.Module, device: torch.device, compile_backbones: bool = False, channels_last: bool = True
 ) -> nn.Module:
-    """Move `method` to `device`; with `channels_last` its weights in that memory format, which the
-    convolutions then also give their outputs (oneDNN on the CPU and cuDNN under bf16 run it faster: 1.4-2x
-    for the small CNN on the CPU, benchmarks/README.md); with `compile_backbones` each backbone compiled in
+    """Move `method` to `device`; with `channels_last` its weights in that memory format, which the convolutions
+    then also give their outputs (oneDNN on the CPU and cuDNN under bf16 run it faster: the small CNN's full
+    training step 1.3-1.4x on the CPU, benchmarks/README.md); with `compile_backbones` each backbone compiled in
     place by torch.compile (state_dict keys unchanged, so checkpoints stay compatible)."""
     method.to(device)
     if channels_last:
@@ -157,7 +157,8 @@ class Trainer:
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
     compile: compile the backbones with torch.compile (its measured effect on the CPU: benchmarks/README.md).
     channels_last: keep the weights, hence the activations, in channels_last memory format (faster convolutions
-    on the CPU and on CUDA); numbers differ from the default format in the last bits only.
+    on the CPU and on CUDA); the convolutions then sum in another order, so results differ slightly from a
+    run with it off.
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
