@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 import benchsuite.builtins  # noqa: F401  registers the built-ins
+from benchsuite.cue_swap import background_alone
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
 from benchsuite.host_memory import retain_freed_memory
 from benchsuite.registry import BACKBONES, METHODS
@@ -96,8 +97,7 @@ class PerItemCLADPairs(torch.utils.data.Dataset):
 
         self.images = hwc(split.images)
         self.masks = (split.masks.numpy() * 255).astype("uint8")
-        backgrounds = split.bias_images if split.has_bias_images else split.images.masked_fill(
-            split.masks.unsqueeze(1), 0)
+        backgrounds = split.bias_images if split.has_bias_images else background_alone(split.images, split.masks)
         self.backgrounds = hwc(backgrounds)
         self.labels = split.labels.numpy()
         self.keys = split.backgrounds.numpy()
