@@ -95,17 +95,18 @@ def count_resume(run_dir: Path) -> int:
     return count
 
 
+def git(*args: str) -> str | None:
+    """`git args` run in the suite's package folder: its stripped output, or None outside a checkout or on error."""
+    try:
+        done = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def git_state() -> dict[str, Any]:
     """The commit and dirty flag of the repository holding the suite's source (None outside a checkout)."""
-    source = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}

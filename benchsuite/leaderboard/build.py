@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from benchsuite import records
 from benchsuite.errors import ConfigError
 from benchsuite.leaderboard import index as run_index
 from benchsuite.leaderboard.pages import MARKER, Page, dataset_page, file_stem, readme
@@ -42,19 +42,10 @@ class Summary:
 
 def source_commit() -> str:
     """The suite's commit, and whether its package (not results/ or leaderboards/) has uncommitted changes."""
-    package = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=package, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = records.git("rev-parse", "HEAD")
     if not commit:
         return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    dirty = records.git("status", "--porcelain", "--untracked-files=no", "--", ".")  # the package folder only
     return f"`{commit}`" + (" (the benchsuite package had uncommitted changes)" if dirty else "")
 
 
