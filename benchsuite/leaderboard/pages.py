@@ -38,6 +38,16 @@ class Page:
     runs: int
 
 
+def _table(
+    entries: list[dict[str, Any]], reported: tuple[Reported, ...], columns: tuple[tuple[str, str], ...], rule: Rule
+) -> str:
+    """One markdown table: the measured entries' rows, then the papers' rows, in `columns`."""
+    return tables.render(
+        [tables.measured_line(e, columns, rule.name) for e in entries] + tables.reported_lines(reported, columns),
+        columns,
+    )
+
+
 def dataset_page(
     dataset: str,
     entries: list[dict[str, Any]],
@@ -56,11 +66,7 @@ def dataset_page(
         ]),
         f"## Accuracy on the test split (selection: {rule.name})\n",
         f"{TOP1}\n",
-        tables.render(
-            [tables.measured_line(e, tables.ACCURACY, rule.name) for e in entries]
-            + tables.reported_lines(reported, tables.ACCURACY),
-            tables.ACCURACY,
-        ),
+        _table(entries, reported, tables.ACCURACY, rule),
     ]
     background = tables.has_data(entries, reported, ("mixed_same/top1", "mixed_rand/top1"))
     if background:
@@ -68,11 +74,7 @@ def dataset_page(
             f"## Background benchmark (selection: {rule.name})\n",
             "Top-1 on each variant of the test images, as in the Background Challenge (Xiao et al., ICLR 2021) "
             "and CLAD's tables; BG-gap = Mixed-Same - Mixed-Rand.\n",
-            tables.render(
-                [tables.measured_line(e, tables.BACKGROUND, rule.name) for e in entries]
-                + tables.reported_lines(reported, tables.BACKGROUND),
-                tables.BACKGROUND,
-            ),
+            _table(entries, reported, tables.BACKGROUND, rule),
         ]
     plot = tables.has_data(entries, reported, ("biased", "debiased"))
     if plot:
@@ -84,11 +86,7 @@ def dataset_page(
             f"## Biased and debiased accuracy (selection: {rule.name})\n",
             f"{what}; the plot shows each entry's mean with ± one std as bars and its seeds as faint dots.\n",
             f"![debiased against biased accuracy on {dataset}]({stem}.png)\n",
-            tables.render(
-                [tables.measured_line(e, tables.BIAS, rule.name) for e in entries]
-                + tables.reported_lines(reported, tables.BIAS),
-                tables.BIAS,
-            ),
+            _table(entries, reported, tables.BIAS, rule),
         ]
     notes = [f"- {table.source}: {table.note}" for table in reported if table.note]
     notes += [
