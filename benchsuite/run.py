@@ -106,6 +106,8 @@ def run(
         "method": method.registered_name,
         "dataset": dataset.registered_name,
         "backbone": backbone.registered_name,
+        "initial_weights": sorted({m.initial_weights for m in method.modules() if isinstance(m, Backbone)}),
+        "evaluation": method.evaluation_details(),
         "seed": seed,
         "resumed": resumes > 0,
         "resumes": resumes,

@@ -7,9 +7,9 @@ earlier stage's outcome (JTT's error set) computes it between two yields.
 
 Two families share most of their code:
 - `SupervisedMethod`: backbone + linear classifier, evaluated by that classifier;
-- `RepresentationMethod`: encoder(s) + projection head(s) trained without labels, evaluated by the linear
-  probe on frozen features (evaluation.LinearProbe); `probed_encoders` names what is evaluated, so a method
-  with two encoders (WCL) reports two rows.
+- `RepresentationMethod`: encoder(s) + projection head(s) trained without labels, evaluated on frozen
+  features by a converged linear probe and a kNN (evaluation.FrozenEncoderEvaluation); `probed_encoders`
+  names what is evaluated, so a method with two encoders (WCL) reports two rows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from benchsuite import distributed
 from benchsuite.augment import ContrastiveAugment, normalize
 from benchsuite.backbones import Backbone, projection_head
 from benchsuite.datasets.base import Batch, Dataset
-from benchsuite.evaluation import LinearProbe, evaluate_classifier
+from benchsuite.evaluation import FrozenEncoderEvaluation, evaluate_classifier
 from benchsuite.trainer import Evaluation, Stage, Trainer
 
 BackboneFactory = Callable[[], Backbone]
@@ -61,6 +61,10 @@ class Method(nn.Module, abc.ABC):
         """Method-specific facts for the run record (JTT: T, lambda_up, the error set's size)."""
         return {}
 
+    def evaluation_details(self) -> dict[str, str]:
+        """What produces the metrics of this method's evaluations, for the run record."""
+        return {"evaluate": f"{type(self).__name__}.evaluate"}
+
     def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
         evaluation: Evaluation = {}
         for stage in self.stages(dataset, trainer):
@@ -87,6 +91,9 @@ class SupervisedMethod(Method):
         self.train()
         return {self.label: metrics}
 
+    def evaluation_details(self) -> dict[str, str]:
+        return {"classifier": "the method's own linear classifier on its backbone"}
+
 
 class RepresentationMethod(Method):
     """Encoders trained without labels and evaluated by a linear probe on their frozen features."""
@@ -96,11 +103,14 @@ class RepresentationMethod(Method):
         return {self.label: self.encoder}
 
     def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        probe = LinearProbe()
+        evaluation = FrozenEncoderEvaluation()
         return {
-            label: probe(encoder, dataset, trainer.device, trainer.eval_batch_size)
+            label: evaluation(encoder, dataset, trainer.device, trainer.eval_batch_size)
             for label, encoder in self.probed_encoders().items()
         }
+
+    def evaluation_details(self) -> dict[str, str]:
+        return FrozenEncoderEvaluation().describe()
 
 
 class TwoViewMethod(RepresentationMethod):
