@@ -121,6 +121,16 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and their states; run nothing")
     sweep.add_argument("--no-wait", action="store_true", help="submit and return without waiting for the jobs")
+    from benchsuite.leaderboard.rules import RULES  # a plain dict: nothing heavy loads
+
+    sweep.add_argument(
+        "--rerun-best", type=int, metavar="N",
+        help="after the grid has finished: run each entry's best setting (by --selection) with N new seeds",
+    )
+    sweep.add_argument(
+        "--selection", choices=sorted(RULES), metavar="RULE",
+        help=f"the rule that chooses the setting --rerun-best reruns: {', '.join(RULES)}",
+    )
     sweep.set_defaults(handler=_sweep)
 
     from benchsuite.leaderboard.cli import add_parser as add_leaderboard  # argparse only: polars loads on use
