@@ -91,7 +91,7 @@ def _saliency(args: argparse.Namespace) -> int:
     from benchsuite.saliency import saliency_command
 
     _load_plugins(args)
-    path = saliency_command(args.run_dirs, args.output, args.split, args.images, args.device)
+    path = saliency_command(args.run_dirs, args.output, args.split, args.images, args.device, args.selection)
     print(f"saliency grid: {path}")
     return 0
 
@@ -153,6 +153,11 @@ def parser() -> argparse.ArgumentParser:
     saliency.add_argument("--split", default="test", help="evaluation split of the images (default: test)")
     saliency.add_argument("--images", type=int, default=8, metavar="N", help="the split's first N images (default 8)")
     saliency.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    saliency.add_argument(
+        "--selection", choices=sorted(rule.name for rule in RULES.values() if rule.best_epoch), metavar="RULE",
+        help="load the checkpoint kept for this rule (runs made with Trainer.rule_checkpoints = True) instead of "
+        "the last epoch's",
+    )
     saliency.set_defaults(handler=_saliency)
     for command in (run, sweep, listing, data, saliency):
         command.add_argument(
