@@ -157,3 +157,15 @@ def test_unknown_format_is_one_clear_paragraph(tmp_path, capsys):
                  "--format", "md,xlsx"])
     assert code == 2
     assert "unknown format 'xlsx'" in capsys.readouterr().err
+
+
+def test_plot_axes_fit_the_points_with_a_margin_and_keep_the_diagonal():
+    from benchsuite.leaderboard.plots import fitted_limits, keep_diagonal
+
+    # points from 80 to 97: a margin of a tenth of the range (1.7) on each side, not the fixed 0-100 of old
+    assert fitted_limits([80.0, 97.0, 90.0]) == pytest.approx((78.3, 98.7))
+    assert fitted_limits([50.0, 52.0]) == pytest.approx((45.0, 57.0))  # a range under 10 points is widened
+    assert fitted_limits([0.0, 100.0]) == (-1.0, 101.0)  # never past what an accuracy can be
+    # debiased 30-67 against biased 78-99: y stretched up to 78 + 2.1 so that y = x crosses the corner
+    assert keep_diagonal((78.0, 99.0), (30.0, 67.0)) == pytest.approx((30.0, 80.1))
+    assert keep_diagonal((0.0, 50.0), (10.0, 60.0)) == (10.0, 60.0)  # already crossed: unchanged
