@@ -32,12 +32,6 @@ def new_seeds(grid_seeds: Sequence[int], count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _setting_of(spec: RunSpec) -> str:
-    from benchsuite.leaderboard.ingest import setting_bindings, setting_id
-
-    return setting_id(setting_bindings({"gin_files": list(spec.gin_files), "gin_bindings": list(spec.bindings)}))
-
-
 def best_settings(grid: Sequence[PlannedRun], results: Path, rule_name: str) -> list[tuple[str, str, RunSpec]]:
     """(experiment, row label, a grid spec of the chosen setting) per entry, chosen from the grid's runs."""
     from benchsuite.leaderboard import index as run_index
@@ -61,7 +55,10 @@ def best_settings(grid: Sequence[PlannedRun], results: Path, rule_name: str) -> 
             f"--selection {rule.name}: none of the grid's {len(grid)} runs has a {rule.metric} score, so no setting "
             "can be chosen; choose a rule whose metric the runs log (e.g. last-epoch)."
         )
-    by_setting = {(Path(key).parent.name, _setting_of(spec)): spec for key, spec in keys.items()}
+    # the setting of each grid run as its record gives it (a run made by hand with the same config shares the
+    # folder, whatever the order of its bindings)
+    setting_of = dict(index.runs.filter(pl.col("run").is_in(list(keys))).select("run", "setting").iter_rows())
+    by_setting = {(Path(key).parent.name, setting_of.get(key)): spec for key, spec in keys.items()}
     return [
         (experiment, row, by_setting[experiment, setting])
         for experiment, row, setting in entries.select("experiment", "row", "setting").iter_rows()
