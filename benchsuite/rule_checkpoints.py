@@ -18,6 +18,7 @@ it kept. `chosen_state` reads a rule's state back.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -35,8 +36,6 @@ INDEX = "chosen.json"
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
