@@ -21,6 +21,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--selection", default="last-epoch", choices=sorted(RULES), metavar="RULE",
         help=f"model selection rule: {', '.join(RULES)} (default: last-epoch)",
     )
+    parser.add_argument(
+        "--format", default="md,csv,tex", metavar="LIST",
+        help="files per dataset, comma-separated: md (always), csv, tex (default: md,csv,tex)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -28,9 +32,10 @@ def handle(args: argparse.Namespace) -> int:
     from benchsuite.leaderboard.build import generate
 
     command = (
-        f"python -m benchsuite leaderboard --results {args.results} --out {args.out} --selection {args.selection}"
+        f"python -m benchsuite leaderboard --results {args.results} --out {args.out} --selection {args.selection} "
+        f"--format {args.format}"
     )
-    summary = generate(Path(args.results), Path(args.out), args.selection, command)
+    summary = generate(Path(args.results), Path(args.out), args.selection, command, args.format)
     print(
         f"Read {summary.folders} run folders under {args.results} ({summary.changed} new or changed since the last "
         f"index, {summary.removed} removed): {summary.used} used, {len(summary.skipped)} skipped."

@@ -37,6 +37,8 @@ class Method(nn.Module, abc.ABC):
     registered_name: ClassVar[str]
     #: the label of the method's row in leaderboards; defaults to the registered name
     display_name: ClassVar[str | None] = None
+    #: the leaderboard compares each method with its family's reference (ERM or SimCLR); recorded in record.json
+    family: ClassVar[str | None] = None
 
     @property
     def label(self) -> str:
@@ -78,6 +80,8 @@ class Method(nn.Module, abc.ABC):
 class SupervisedMethod(Method):
     """A backbone with a linear classifier on its features, trained on labels."""
 
+    family = "supervised"
+
     def setup(self, backbone: BackboneFactory, dataset: Dataset) -> None:
         self.encoder = backbone()
         self.classifier = nn.Linear(self.encoder.feature_dim, dataset.num_classes)
@@ -97,6 +101,8 @@ class SupervisedMethod(Method):
 
 class RepresentationMethod(Method):
     """Encoders trained without labels and evaluated by a linear probe on their frozen features."""
+
+    family = "self-supervised"
 
     def probed_encoders(self) -> dict[str, nn.Module]:
         """Row label -> encoder whose features the probe evaluates."""
