@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import gin
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from benchsuite import config
@@ -86,7 +87,7 @@ def _decode_all(files: list[str], workers: int, label: str) -> list[tuple[str, s
     """(file, reason) of every file that does not decode, decoding in `workers` processes with a progress bar."""
     failures = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=len(files))
         if workers <= 1:
             results = map(decode_problem, files)
@@ -123,7 +124,7 @@ def verify(names: Sequence[str], workers: int | None = None, print_line: Callabl
         files = sorted({str(path) for path in dataset.image_files()})
         if not files:
             sizes = _sizes(dataset.split_sizes())
-            print_line(f"{name}: {sizes}, read into memory from its files when found; no image file to decode")
+            print_line(f"{name}: {sizes}; read whole from its files when found, so no image file to decode")
             continue
         failures = _decode_all(files, workers, name)
         unreadable += len(failures)

@@ -39,7 +39,7 @@ _DECODER_PREFIX = re.compile(r"^\w+, \S+:\d+, ")
 def decoder_reason(error: Exception) -> str:
     """The decoder's reason for failing, on one line, without the source location."""
     text = " ".join(str(error).split()) or type(error).__name__
-    return _DECODER_PREFIX.sub("", text)
+    return _DECODER_PREFIX.sub("", text).rstrip(".")
 
 
 class UnreadableImage(ConfigError):
@@ -116,10 +116,10 @@ class MaskFiles(ImageFiles):
         return read_mask(path)
 
 
-def decode_problem(path: str, mask: bool = False) -> str | None:
-    """Why the image (or mask) file at `path` cannot be decoded, or None if it decodes (`data --verify`)."""
+def decode_problem(path: str) -> str | None:
+    """Why the image (or .npy mask) file at `path` cannot be decoded, or None if it decodes (`data --verify`)."""
     try:
-        (MaskFiles if mask else ImageFiles)([path]).read(0)
+        (MaskFiles if path.endswith(".npy") else ImageFiles)([path]).read(0)
     except UnreadableImage as error:
         return error.reason
     return None

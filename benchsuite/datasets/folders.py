@@ -27,10 +27,12 @@ def _images(folder: Path) -> list[Path]:
 
 
 def images_by_class(
-    folder: Path, classes: list[str], source: DataSource, reference: Path, allow_empty: bool = False
+    folder: Path, classes: list[str], source: DataSource, reference: Path, allow_empty: bool = False,
+    binding: str = "",
 ) -> tuple[list[Path], list[int]]:
     """Every image under folder/<class>/ with its class index. The class folders must be exactly `classes`
-    (those of the folder `reference`), and each must hold an image unless `allow_empty`."""
+    (those of the folder `reference`), and each must hold an image unless `allow_empty`; `binding` names the
+    gin binding that would allow empty ones (evaluation splits), for the error."""
     found = class_folders(folder, source)
     if found != classes:
         missing = [name for name in classes if name not in found]
@@ -56,6 +58,7 @@ def images_by_class(
         raise source.error(
             folder,
             f"{len(empty)} class folder(s) hold no image ({', '.join(IMAGE_SUFFIXES)}): {listed}; the class would "
-            "silently drop out of training or evaluation (a partial copy or an unfinished extraction?)",
+            "silently drop out of training or evaluation (a partial copy or an unfinished extraction?)"
+            + (f"; complete it, or bind {binding} = True to evaluate without it" if binding else ""),
         )
     return paths, labels

@@ -114,7 +114,8 @@ class ImageNet9(DiskDataset):
     def _split(self, folder: Path, reference: Path, own_background: bool, masks: Path | None = None,
                what: str = "", evaluation: bool = True) -> FileSplit:
         paths, labels = images_by_class(
-            folder, self.classes, self.data_source, reference, allow_empty=evaluation and self.allow_missing_groups
+            folder, self.classes, self.data_source, reference, allow_empty=evaluation and self.allow_missing_groups,
+            binding="ImageNet9.allow_missing_groups" if evaluation else "",
         )
         labels_t = torch.tensor(labels, dtype=torch.long)
         mask_files = None if masks is None else self._masks(masks, paths, folder, what)

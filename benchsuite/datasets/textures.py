@@ -127,6 +127,7 @@ class TextureSets(DiskDataset):
             paths, labels = images_by_class(
                 self.path / folder, self.classes, self.data_source, reference,
                 allow_empty=name != "train" and self.allow_missing_groups,
+                binding="" if name == "train" else "TextureSets.allow_missing_groups",
             )
             labels_t = torch.tensor(labels, dtype=torch.long)
             splits[name] = FileSplit(
