@@ -278,6 +278,11 @@ def test_texture_sets_run_with_those_present(tmp_path, monkeypatch):
     assert dataset.debiased_split is None and dataset.biased_split == "val"
     (note,) = dataset.notes()
     assert "sketch (stylized absent" in note
+    config.parse([str(GIN / "datasets" / "textures.gin")])  # the dataset's gin file does not require both
+    try:
+        assert TextureSets().eval_splits == ("val", "sketch")
+    finally:
+        gin.clear_config()
     with pytest.raises(ConfigError, match="stylized"):  # named explicitly, it must be there
         TextureSets(eval_dirs=("stylized", "sketch")).split("train")
     shutil.rmtree(tmp_path / "textures" / "sketch")
