@@ -78,7 +78,7 @@ def _disk_datasets(names: Sequence[str]) -> dict[str, type[DiskDataset]]:
     if unknown:
         raise ConfigError(
             f"data --verify: {', '.join(unknown)} is not a dataset read from disk; valid names: {', '.join(disk)} "
-            "(the embedded datasets are generated and Hugging Face datasets are decoded by `datasets`)."
+            "(the embedded datasets are generated; --verify does not cover Hugging Face datasets)."
         )
     return {name: disk[name] for name in names} if names else disk
 

@@ -120,8 +120,8 @@ class DiskDataset(Dataset):
 
     def manifest(self) -> Manifest:
         """The manifest of everything the run reads (benchsuite.datasets.manifest)."""
-        self._splits  # noqa: B018  loads the metadata, which names the files
-        return manifest(self.path, [*self.metadata_files, *self.image_files()])
+        images = self.image_files()  # loads the dataset first, which lists the metadata files read
+        return manifest(self.path, [*self.metadata_files, *images])
 
     def data_details(self) -> dict:
         read = self.manifest()  # loads the dataset first, which sets missing_groups
