@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchsuite import config
 from benchsuite.datasets.disk import DiskDataset
-from benchsuite.datasets.files import ImageLoading, decode_problem
+from benchsuite.datasets.files import FileSplit, ImageLoading, UnreadableImage
 from benchsuite.datasets.huggingface import HuggingFaceDataset
 from benchsuite.datasets.roots import DATA_ENV, data_root
 from benchsuite.datasets.synthetic import _SyntheticDigits
@@ -71,69 +71,116 @@ def report(print_line: Callable[[str], None] = print) -> None:
         print_line(f"{name:<22} {status:<10} {details}")
 
 
-def _disk_datasets(names: Sequence[str]) -> dict[str, type[DiskDataset]]:
-    """The named datasets read from disk (all of them when `names` is empty); an unknown name is a ConfigError."""
-    disk = {name: cls for name, cls in DATASETS.items() if issubclass(cls, DiskDataset)}
-    unknown = [name for name in names if name not in disk]
+def _verifiable(names: Sequence[str]) -> dict[str, type]:
+    """The named datasets whose images --verify decodes (all of them when `names` is empty): those read from disk
+    and the Hugging Face adapter; any other name is a ConfigError."""
+    valid = {name: cls for name, cls in DATASETS.items() if issubclass(cls, DiskDataset | HuggingFaceDataset)}
+    unknown = [name for name in names if name not in valid]
     if unknown:
         raise ConfigError(
-            f"data --verify: {', '.join(unknown)} is not a dataset read from disk; valid names: {', '.join(disk)} "
-            "(the embedded datasets are generated; --verify does not cover Hugging Face datasets)."
+            f"data --verify: {', '.join(unknown)} is not a dataset whose images are read from files; valid names: "
+            f"{', '.join(valid)} (the embedded datasets are generated)."
         )
-    return {name: disk[name] for name in names} if names else disk
+    return {name: valid[name] for name in names} if names else valid
 
 
-def _decode_all(files: list[str], workers: int, label: str) -> list[tuple[str, str]]:
-    """(file, reason) of every file that does not decode, decoding in `workers` processes with a progress bar."""
+def _image_sources(dataset) -> list:
+    """The image and mask sources of every split of a loaded dataset (none for in-memory splits)."""
+    sources = []
+    for name in ("train", *dataset.eval_splits):
+        split = dataset.split(name)
+        if isinstance(split, FileSplit):
+            sources += [source for source in (split.source, split.mask_source) if source is not None]
+    return sources
+
+
+#: the image sources that a --verify worker reads, set once per worker process (inherited under fork)
+_SOURCES: list = []
+
+
+def _set_sources(sources: list) -> None:
+    global _SOURCES
+    _SOURCES = sources
+
+
+def _decode(task: tuple[int, int]) -> tuple[str, str] | None:
+    """(image, reason) if row task[1] of source task[0] does not decode, else None."""
+    source, row = task
+    try:
+        _SOURCES[source].read(row)
+    except UnreadableImage as error:
+        return error.path, error.reason
+    return None
+
+
+def _decode_all(sources: list, workers: int, label: str) -> tuple[int, list[tuple[str, str]]]:
+    """The number of images decoded and (image, reason) of each that does not decode, decoding in `workers`
+    processes with a progress bar on stderr."""
+    tasks = [(index, row) for index, source in enumerate(sources) for row in range(len(source))]
     failures = []
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=len(files))
+        task = progress.add_task(label, total=len(tasks))
+        executor = None
         if workers <= 1:
-            results = map(decode_problem, files)
-            executor = None
+            _set_sources(sources)
+            results = map(_decode, tasks)
         else:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-            executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-            results = executor.map(decode_problem, files, chunksize=max(1, min(256, len(files) // (4 * workers))))
+            executor = ProcessPoolExecutor(workers, multiprocessing.get_context(method), _set_sources, (sources,))
+            results = executor.map(_decode, tasks, chunksize=max(1, min(256, len(tasks) // (4 * workers))))
         try:
-            for file, problem in zip(files, results, strict=True):
-                if problem is not None:
-                    failures.append((file, problem))
+            for failure in results:
+                if failure is not None:
+                    failures.append(failure)
                 progress.advance(task)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
-    return failures
+    return len(tasks), failures
+
+
+def _load_for_verify(name: str, cls: type, named: bool) -> tuple[object | None, str]:
+    """(the loaded dataset, "") or, for a dataset skipped because it is not there, (None, why)."""
+    if issubclass(cls, HuggingFaceDataset):
+        status, details = describe(name, cls)
+        if status == "configure" and named:
+            raise ConfigError(f"data --verify {name}: {details}.")
+        if status != "found" and (status == "configure" or not named):
+            return None, details
+    dataset = cls()
+    try:
+        dataset.split_sizes()
+    except ConfigError as error:
+        if named:
+            raise
+        return None, _problem(error)
+    return dataset, ""
 
 
 def verify(names: Sequence[str], workers: int | None = None, print_line: Callable[[str], None] = print) -> int:
-    """Decode every image of the named datasets; 1 if any file is unreadable, else 0. A dataset named explicitly
+    """Decode every image of the named datasets; 1 if any is unreadable, else 0. A dataset named explicitly
     must be found (its ConfigError otherwise); with no names, the datasets not found are listed and skipped."""
     workers = workers if workers is not None else max(1, ImageLoading().num_workers)
     unreadable = 0
-    for name, cls in _disk_datasets(names).items():
-        dataset = cls()
-        try:
-            dataset.split_sizes()
-        except ConfigError as error:
-            if names:
-                raise
-            print_line(f"{name}: skipped, {_problem(error)}")
+    for name, cls in _verifiable(names).items():
+        dataset, why = _load_for_verify(name, cls, bool(names))
+        if dataset is None:
+            print_line(f"{name}: skipped, {why}")
             continue
-        files = sorted({str(path) for path in dataset.image_files()})
-        if not files:
+        sources = _image_sources(dataset)
+        if not sources:
             sizes = _sizes(dataset.split_sizes())
             print_line(f"{name}: {sizes}; read whole from its files when found, so no image file to decode")
             continue
-        failures = _decode_all(files, workers, name)
+        count, failures = _decode_all(sources, workers, name)
         unreadable += len(failures)
-        print_line(f"{name}: {len(files)} files decoded in {workers} processes, {len(failures)} unreadable "
-                   f"({dataset.path})")
-        for file, reason in failures:
-            print_line(f"  unreadable: {file}: {reason}")
+        where = dataset.local_path() if isinstance(dataset, HuggingFaceDataset) else dataset.path
+        print_line(f"{name}: {count} images decoded in {workers} processes, {len(failures)} unreadable ({where})")
+        for image, reason in failures:
+            print_line(f"  unreadable: {image}: {reason}")
     if unreadable:
-        print_line(f"{unreadable} unreadable file(s): replace them from the official archives.")
+        print_line(f"{unreadable} unreadable image(s): replace them from the official archives.")
     return 1 if unreadable else 0
 
 

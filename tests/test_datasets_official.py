@@ -246,17 +246,18 @@ def test_verify_lists_corrupt_and_truncated_files(data, capsys):
     corrupt, truncated = _damage(data, 2, "corrupt"), _damage(data, 5, "truncated")
     status, out, _ = cli(capsys, "data", "--verify", "Waterbirds", "--workers", "2")
     assert status == 1
-    assert "Waterbirds: 32 files decoded in 2 processes, 2 unreadable" in out
+    assert "Waterbirds: 32 images decoded in 2 processes, 2 unreadable" in out
     assert f"unreadable: {corrupt}: Unsupported image file" in out
     assert f"unreadable: {truncated}: Image is incomplete or truncated" in out
     status, out, _ = cli(capsys, "data", "--verify", "CelebA", "ImageNet9")
-    assert status == 0 and "ImageNet9: 180 files decoded" in out  # 162 images and 18 fg_mask arrays
+    assert status == 0 and "ImageNet9: 180 images decoded" in out  # 162 images and 18 fg_mask arrays
     assert "unreadable:" not in out
 
 
 def test_verify_rejects_a_dataset_not_read_from_disk(data, capsys):
     status, _, err = cli(capsys, "data", "--verify", "SyntheticBackgrounds")
-    assert status == 2 and "SyntheticBackgrounds is not a dataset read from disk" in err and "Waterbirds" in err
+    assert status == 2 and "SyntheticBackgrounds is not a dataset whose images are read from files" in err
+    assert "Waterbirds" in err and "HuggingFaceDataset" in err
 
 
 # -- masks and texture sets ---------------------------------------------------------------------------------

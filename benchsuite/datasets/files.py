@@ -43,13 +43,14 @@ def decoder_reason(error: Exception) -> str:
 
 
 class UnreadableImage(ConfigError):
-    """A listed image file that cannot be decoded; the message is the one paragraph that the run prints."""
+    """A listed image that cannot be decoded; the message is the one paragraph that the run prints. path: the
+    image's file (or its row, for images stored in a Hugging Face table)."""
 
     def __init__(self, path: str, reason: str, dataset: str = "") -> None:
         self.path, self.reason, self.dataset = path, reason, dataset
         command = f"python -m benchsuite data --verify{' ' + dataset if dataset else ''}"
         super().__init__(
-            f"The image file '{path}' cannot be decoded: {reason}. The dataset's copy is damaged (an interrupted "
+            f"The image '{path}' cannot be decoded: {reason}. The dataset's copy is damaged (an interrupted "
             f"download or extraction, or a disk error); list every unreadable file with `{command}` (with the "
             "same --gin files if they bind the dataset's root) and replace them from the official archive."
         )
@@ -115,14 +116,6 @@ class MaskFiles(ImageFiles):
     def decode(self, path: str) -> Tensor:
         return read_mask(path)
 
-
-def decode_problem(path: str) -> str | None:
-    """Why the image (or .npy mask) file at `path` cannot be decoded, or None if it decodes (`data --verify`)."""
-    try:
-        (MaskFiles if path.endswith(".npy") else ImageFiles)([path]).read(0)
-    except UnreadableImage as error:
-        return error.reason
-    return None
 
 
 class FileSplit(_Batches):
