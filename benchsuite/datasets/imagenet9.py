@@ -38,9 +38,9 @@ _OWN_BACKGROUND = ("original", "mixed_same", "only_fg", "no_fg", "only_bg_t", "o
 MASK_FORMAT = (
     "a folder that mirrors in9l/train, <class>/<image stem>.npy (a 2-D array of the image's height x width, "
     "non-zero = foreground, e.g. numpy.save of a bool array) or <class>/<image stem>.png (grayscale, non-zero = "
-    "foreground), one per training image; no release provides it: make it with GrabCut (cv2.grabCut, as the "
-    "CLAD authors did) or a saliency model such as U2-Net, and bind ImageNet9.train_masks to it (relative to the "
-    "dataset folder, e.g. 'in9l_masks/train', or absolute)"
+    "foreground), one per training image; no release provides it: make it with GrabCut (cv2.grabCut) or a "
+    "saliency model such as U2-Net, as the CLAD authors did, and bind ImageNet9.train_masks to it (relative to "
+    "the dataset folder, e.g. 'in9l_masks/train', or absolute)"
 )
 
 
@@ -109,7 +109,7 @@ class ImageNet9(DiskDataset):
                     folder, f"{what} has no mask for the image '{path}' (looked for {stem}.npy and .png)"
                 )
             masks.append(found)
-        return MaskFiles(masks)
+        return MaskFiles(masks, self.registered_name)
 
     def _split(self, folder: Path, reference: Path, own_background: bool, masks: Path | None = None,
                what: str = "", evaluation: bool = True) -> FileSplit:
