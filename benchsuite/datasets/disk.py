@@ -108,14 +108,14 @@ class DiskDataset(Dataset):
             )
         return missing
 
-    def image_files(self) -> list[Path]:
+    def image_files(self) -> list[str]:
         """Every image and mask file that the splits decode (none for in-memory splits)."""
-        files: list[Path] = []
+        files: list[str] = []
         for split in self._splits.values():
             if isinstance(split, FileSplit):
                 for source in (split.source, split.mask_source):
                     if isinstance(source, ImageFiles):
-                        files += map(Path, source.paths)
+                        files += source.paths
         return files
 
     def manifest(self) -> Manifest:
