@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
             "Pass --force to run it again."
         )
     for note in (outcome.record.get("data") or {}).get("notes", []):
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", soft_wrap=True)
     console.print(summary_table(outcome.record))
     console.print(f"record: {outcome.run_dir / 'record.json'}  wall time: {outcome.record['wall_time_s']:.1f} s")
     return 0

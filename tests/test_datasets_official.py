@@ -90,6 +90,19 @@ def test_wilds_copy_and_the_choice_between_several(tmp_path, monkeypatch, capsys
     assert status == 0 and note in out
 
 
+def test_a_run_says_which_of_several_folders_it_read(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    fixtures.write_waterbirds(tmp_path / "data", WATERBIRDS)
+    fixtures.write_waterbirds(tmp_path / "data", "waterbirds_v1.0")
+    status, out, _ = cli(capsys, *run_argv("jtt_waterbirds.gin", tmp_path / "results"))
+    assert status == 0
+    assert f"note: Waterbirds is present in several folders; using '{tmp_path / 'data' / WATERBIRDS}'" in out
+    (record_file,) = (tmp_path / "results").glob("jtt_waterbirds/*/record.json")
+    record = json.loads(record_file.read_text())
+    assert record["data"]["path"] == str(tmp_path / "data" / WATERBIRDS)
+    assert record["data"]["notes"] and record["data"]["manifest"]["files"] == 33  # 32 images and metadata.csv
+
+
 def test_a_folder_without_the_dataset_is_named_with_every_other_place(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     (tmp_path / "waterbirds").mkdir()  # an empty folder under the short name
