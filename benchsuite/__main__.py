@@ -50,6 +50,8 @@ def _run(args: argparse.Namespace) -> int:
             f"Run {outcome.run_dir} already finished ({outcome.record.get('finished_at')}); nothing to do. "
             "Pass --force to run it again."
         )
+    for note in (outcome.record.get("data") or {}).get("notes", []):
+        console.print(f"note: {note}", soft_wrap=True)
     console.print(summary_table(outcome.record))
     console.print(f"record: {outcome.run_dir / 'record.json'}  wall time: {outcome.record['wall_time_s']:.1f} s")
     return 0
@@ -84,7 +86,7 @@ def _data(args: argparse.Namespace) -> int:
     from benchsuite.data_command import main as data_main
 
     _load_plugins(args)
-    return data_main(args.gin)
+    return data_main(args.gin, args.verify, args.workers)
 
 
 def _saliency(args: argparse.Namespace) -> int:
@@ -143,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="list each dataset, whether its data is found, and its split sizes")
     data.add_argument("--gin", action="append", default=[], metavar="FILE",
                       help="gin file whose bindings (e.g. Waterbirds.root) apply (repeatable)")
+    data.add_argument("--verify", nargs="*", metavar="DATASET",
+                      help="decode every image of these datasets (default: all found); exit status 1 if any is "
+                           "unreadable")
+    data.add_argument("--workers", type=int, metavar="N",
+                      help="decoding processes for --verify (default: ImageLoading.num_workers)")
     data.set_defaults(handler=_data)
 
     saliency = commands.add_parser(

@@ -48,8 +48,8 @@ def _load_torchvision_weights(model: nn.Module, path: str, binding: str) -> None
             f"Pretrained weights not found at {looked} (gin binding {binding}; a relative path is also looked "
             "for under $BENCHSUITE_DATA). Nothing is downloaded: save "
             "torchvision's ImageNet weights on a machine with internet (e.g. torchvision.models."
-            "ResNet50_Weights.IMAGENET1K_V1.get_state_dict()) with torch.save, copy the file here, and point "
-            f"{binding} at it, or set it to None to train from scratch."
+            f"{binding.split('.')[0]}_Weights.IMAGENET1K_V1.get_state_dict()) with torch.save, copy the file here, "
+            f"and point {binding} at it, or set it to None to train from scratch."
         )
     state = torch.load(file, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the classifier is replaced anyway

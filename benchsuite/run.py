@@ -26,6 +26,7 @@ import torch
 from benchsuite import config, distributed, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.manifest import identified_config
 from benchsuite.errors import ConfigError
 from benchsuite.host_memory import retain_freed_memory
 from benchsuite.methods.base import BackboneFactory, Method
@@ -122,6 +123,8 @@ def run(
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(provenance or {}),
     }
+    if (data := dataset.data_details()) is not None:  # datasets read from disk: folder, manifest, missing groups
+        record["data"] = data
     # A "running" record marks the folder as started: sweeps count it as incomplete, leaderboards skip it.
     records.write_json_atomic(run_dir / records.RECORD, record | {"status": "running"})
     start = time.perf_counter()
@@ -169,8 +172,7 @@ def execute(
     """Parse the config, name the run by its hash, and run it unless it already finished (or `force`)."""
     config.parse(gin_files, bindings)
     try:
-        canonical = gin.config_str()
-        run_dir = Path(results) / experiment_name(gin_files) / records.run_id(canonical)
+        run_dir = Path(results) / experiment_name(gin_files) / records.run_id(identified_config())
         existing = records.read_record(run_dir)
         if existing is not None and existing.get("status") == "finished" and not force:
             return Outcome(run_dir, existing, already_finished=True)

@@ -20,6 +20,7 @@ from typing import Any
 import gin
 
 from benchsuite import config, records
+from benchsuite.datasets.manifest import identified_config
 from benchsuite.errors import ConfigError
 
 #: where a run stands, from its folder: no folder, a finished or failed record, or started but not done
@@ -179,14 +180,15 @@ def load_sweep(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> Swe
 
 
 def locate(spec: RunSpec) -> Path:
-    """The run folder of `spec`: parse its config as a worker would and hash it (no data is built)."""
+    """The run folder of `spec`: parse its config as a worker would and hash it (for a dataset read from disk, with
+    its manifest: the metadata is read, no image is decoded)."""
     from benchsuite.run import experiment_name
 
     here = Path.cwd()
     os.chdir(spec.workdir)
     try:
         config.parse(spec.gin_files, spec.bindings)
-        run_dir = Path(spec.results) / experiment_name(spec.gin_files) / records.run_id(gin.config_str())
+        run_dir = Path(spec.results) / experiment_name(spec.gin_files) / records.run_id(identified_config())
         return run_dir if run_dir.is_absolute() else Path(spec.workdir) / run_dir
     finally:
         gin.clear_config()

@@ -57,3 +57,5 @@ def test_pretrained_weights_relative_to_the_data_root(tmp_path, monkeypatch):
         ResNet18(pretrained_path="weights/absent.pth")
     message = str(error.value)
     assert str(tmp_path / "weights" / "absent.pth") in message and "ResNet18.pretrained_path" in message
+    # the example that saves the weights is the missing backbone's own, not ResNet-50's
+    assert "ResNet18_Weights.IMAGENET1K_V1" in message and "ResNet50" not in message

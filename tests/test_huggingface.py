@@ -102,3 +102,26 @@ def test_bad_mappings_are_refused_before_loading():
 def test_missing_local_path(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         HuggingFaceDataset(path=str(tmp_path / "nowhere")).split("train")
+
+
+def test_verify_and_a_run_name_an_undecodable_image_of_an_image_folder(tmp_path, cache, monkeypatch, capsys):
+    from benchsuite.__main__ import main
+    from benchsuite.datasets.files import UnreadableImage
+
+    fixtures.write_hf_imagefolder(tmp_path)
+    bad = tmp_path / "hf_imagefolder" / "test" / "bee" / "bee_1.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # cut short inside the PNG's first chunk
+    settings = tmp_path / "hf.gin"
+    settings.write_text(
+        f"HuggingFaceDataset.path = '{tmp_path / 'hf_imagefolder'}'\nHuggingFaceDataset.cache_dir = '{cache}'\n"
+        "HuggingFaceDataset.splits = {'train': 'train', 'test': 'test'}\n"
+    )
+    assert main(["data", "--gin", str(settings), "--verify", "HuggingFaceDataset", "--workers", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "HuggingFaceDataset: 10 images decoded in 2 processes, 1 unreadable" in out
+    assert f"unreadable: {bad}: " in out
+    dataset = HuggingFaceDataset(path=str(tmp_path / "hf_imagefolder"), splits={"train": "train", "test": "test"},
+                                 cache_dir=cache)
+    with pytest.raises(UnreadableImage) as error:
+        dataset.split("test").take(torch.arange(4))
+    assert error.value.path == str(bad) and "data --verify HuggingFaceDataset" in str(error.value)

@@ -195,6 +195,10 @@ class Dataset(abc.ABC):
     def group_name(self, group: int) -> str:
         return str(group)
 
+    def data_details(self) -> dict | None:
+        """What the run record says about the data read (datasets read from disk: datasets.disk), or None."""
+        return None
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.split("train").images.shape[1:])

@@ -4,7 +4,10 @@ Official layout: img_align_celeba/ (the aligned 178x218 JPEGs), list_attr_celeba
 of the 40 attribute names, then one line per image: file name and 40 values in {-1, 1}) and
 list_eval_partition.txt (file name and 0 train, 1 val, 2 test). The common CSV variant (Kaggle's copy) has
 list_attr_celeba.csv (image_id and the 40 attributes) and list_eval_partition.csv (image_id, partition),
-with the images in img_align_celeba/ or img_align_celeba/img_align_celeba/.
+with the images in img_align_celeba/ or img_align_celeba/img_align_celeba/. The official page's folders
+keep the files apart, Img/img_align_celeba/, Anno/list_attr_celeba.txt and Eval/list_eval_partition.txt,
+which is read as well; the dataset folder is looked for under $BENCHSUITE_DATA as celeba/, CelebA/ (the
+official folder's name), celeba-dataset/ (Kaggle's) or the data root itself.
 
 The label is `target` and the group 2 * target + `spurious` (the JTT code's convention). JTT's protocol,
 the default, is Blond_Hair with Male; the WCL authors' code uses Attractive with Male (gin files for both
@@ -29,6 +32,10 @@ from benchsuite.registry import DATASETS
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 _TXT = ("list_attr_celeba.txt", "list_eval_partition.txt")
 _CSV = ("list_attr_celeba.csv", "list_eval_partition.csv")
+#: the folders of the official page's layout that hold each text file, beside the flat layout's own folder
+_TXT_FOLDERS = {"list_attr_celeba.txt": ("", "Anno"), "list_eval_partition.txt": ("", "Eval")}
+#: where the aligned images may be: flat, Kaggle's nesting, the official page's Img/ folder
+_IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba", "Img/img_align_celeba")
 
 
 @DATASETS.register("CelebA")
@@ -40,11 +47,14 @@ class CelebA(DiskDataset):
     eval_splits = ("val", "test")
     spurious = True
     data_source = DataSource(
-        "CelebA", "celeba",
+        "CelebA", ("celeba", "CelebA", "celeba-dataset", ""),
+        ("list_attr_celeba.txt", "Anno/list_attr_celeba.txt", "list_attr_celeba.csv", "img_align_celeba", "Img"),
         "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images and the Anno and Eval folders; "
         "the CSV variant is Kaggle's jessicali9530/celeba-dataset)",
-        "<root>/img_align_celeba/*.jpg with <root>/list_attr_celeba.txt and <root>/list_eval_partition.txt, or "
-        "with <root>/list_attr_celeba.csv and <root>/list_eval_partition.csv",
+        "<root>/img_align_celeba/*.jpg with <root>/list_attr_celeba.txt and <root>/list_eval_partition.txt; or the "
+        "official page's <root>/Img/img_align_celeba/*.jpg, <root>/Anno/list_attr_celeba.txt and "
+        "<root>/Eval/list_eval_partition.txt; or Kaggle's <root>/list_attr_celeba.csv and "
+        "<root>/list_eval_partition.csv with <root>/img_align_celeba[/img_align_celeba]/*.jpg",
     )
 
     def __init__(
@@ -55,17 +65,24 @@ class CelebA(DiskDataset):
         preprocess: Preprocess | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        allow_missing_groups: bool = False,
     ) -> None:
         # JTT's CelebA transform: centre crop 178, resize to 224 (no further crop)
-        super().__init__(root, preprocess if preprocess is not None else Preprocess(224, None, pre_crop=178), mean, std)
+        preprocess = preprocess if preprocess is not None else Preprocess(224, None, pre_crop=178)
+        super().__init__(root, preprocess, mean, std, allow_missing_groups)
         self.target = target
         self.spurious_attribute = spurious_attribute
 
     def group_name(self, group: int) -> str:
         return f"{'' if group // 2 else 'not '}{self.target}, {'' if group % 2 else 'not '}{self.spurious_attribute}"
 
-    def _read_txt(self) -> tuple[pd.DataFrame, pd.Series]:
-        attr_file, partition_file = (self.path / name for name in _TXT)
+    def _txt_files(self) -> list[Path] | None:
+        """The two text files, each beside the images or in its official folder (Anno/, Eval/), if both exist."""
+        found = [next((self.path / folder / name for folder in _TXT_FOLDERS[name]
+                       if (self.path / folder / name).is_file()), None) for name in _TXT]
+        return None if None in found else found
+
+    def _read_txt(self, attr_file: Path, partition_file: Path) -> tuple[pd.DataFrame, pd.Series]:
         lines = attr_file.read_text().splitlines()
         if len(lines) < 2 or not lines[0].strip().isdigit():
             raise self.data_source.error(
@@ -104,18 +121,30 @@ class CelebA(DiskDataset):
         return attributes.set_index("image_id"), partition.set_index("image_id")["partition"]
 
     def _image_folder(self) -> Path:
-        folder = self.data_source.require(self.path / "img_align_celeba", "the image folder")
-        nested = folder / "img_align_celeba"  # Kaggle's archive nests the folder
-        return nested if nested.is_dir() else folder
+        zipped = self.path / "Img" / "img_align_celeba.zip"
+        if zipped.is_file() and not (self.path / "Img" / "img_align_celeba").is_dir():
+            raise self.data_source.error(
+                self.path, f"the images are still zipped: unzip '{zipped}' in its folder (it holds img_align_celeba/)"
+            )
+        return self.data_source.first_of(self.path, _IMAGE_FOLDERS, "the image folder")
 
     def load(self) -> dict[str, FileSplit]:
-        if all((self.path / name).is_file() for name in _TXT):
-            attributes, partition = self._read_txt()
+        txt = self._txt_files()
+        if txt is not None:
+            attributes, partition = self._read_txt(*txt)
+            self.metadata_files += txt
         elif all((self.path / name).is_file() for name in _CSV):
             attributes, partition = self._read_csv()
+            self.metadata_files += [self.path / name for name in _CSV]
         else:
+            looked = ", ".join(
+                [*(f"'{self.path / folder / name}'" for name in _TXT for folder in _TXT_FOLDERS[name]),
+                 *(f"'{self.path / name}'" for name in _CSV)]
+            )
             raise self.data_source.error(
-                self.path, f"neither {' and '.join(_TXT)} nor {' and '.join(_CSV)} are both present"
+                self.path,
+                f"neither {' and '.join(_TXT)} (beside the images, or in Anno/ and Eval/) nor {' and '.join(_CSV)} "
+                f"are both present; looked for {looked}",
             )
         for binding, name in (("target", self.target), ("spurious_attribute", self.spurious_attribute)):
             if name not in attributes.columns:
@@ -147,7 +176,7 @@ class CelebA(DiskDataset):
             labels = torch.tensor((rows[self.target] == 1).to_numpy(), dtype=torch.long)
             spurious = torch.tensor((rows[self.spurious_attribute] == 1).to_numpy(), dtype=torch.long)
             splits[name] = FileSplit(
-                ImageFiles([folder / f for f in rows.index]), labels, 2 * labels + spurious, spurious,
-                preprocess=self.preprocess,
+                ImageFiles([folder / f for f in rows.index], self.registered_name), labels,
+                2 * labels + spurious, spurious, preprocess=self.preprocess,
             )
         return splits

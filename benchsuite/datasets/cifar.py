@@ -4,7 +4,8 @@ The WCL paper's Table 1 reports top-1, top-5 and worst-class accuracy on the tes
 the groups, so `worst_group` is its ACC (worst). 60k 32x32 images fit in memory (180 MB), so the splits
 are in-memory `Split`s. torchvision's readers are used with download=False; their MD5 check of the
 official archives is replaced by a check that every file is present, so that tiny fixtures in the same
-format load too, and an unreadable pickle is reported as malformed data.
+format load too, and an unreadable pickle is reported as malformed data. The archives unpack to
+cifar-10-batches-py/ and cifar-100-python/, looked for in $BENCHSUITE_DATA/cifar/ and in $BENCHSUITE_DATA itself.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class _CIFAR(DiskDataset):
         mean: Sequence[float] = CIFAR_MEAN,
         std: Sequence[float] = CIFAR_STD,
         seed: int = 0,
+        allow_missing_groups: bool = False,
     ) -> None:
-        super().__init__(root, preprocess if preprocess is not None else Preprocess(size=32, resize=None), mean, std)
+        preprocess = preprocess if preprocess is not None else Preprocess(size=32, resize=None)
+        super().__init__(root, preprocess, mean, std, allow_missing_groups)
         if val_size < 0:
             raise ConfigError(f"{type(self).__name__}.val_size = {val_size}: must be at least 0.")
         self.val_size = val_size
@@ -81,7 +84,7 @@ class _CIFAR(DiskDataset):
         if not folder.is_dir():
             raise self.data_source.error(self.path, f"the folder '{self.reader.base_folder}' is missing")
         for name in self.files:
-            self.data_source.require(folder / name, "the pickle file")
+            self.metadata_files.append(self.data_source.require(folder / name, "the pickle file"))
         try:
             parts = {name: self.reader(str(self.path), train=name == "train", download=False)
                      for name in ("train", "test")}
@@ -126,7 +129,7 @@ class CIFAR10(_CIFAR):
     files = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
              "batches.meta")
     data_source = DataSource(
-        "CIFAR10", "cifar", _PUBLISHED,
+        "CIFAR10", ("cifar", ""), ("cifar-10-batches-py",), _PUBLISHED,
         "<root>/cifar-10-batches-py/{data_batch_1..data_batch_5, test_batch, batches.meta}",
     )
 
@@ -140,6 +143,6 @@ class CIFAR100(_CIFAR):
     reader = _CIFAR100Files
     files = ("train", "test", "meta")
     data_source = DataSource(
-        "CIFAR100", "cifar", _PUBLISHED, "<root>/cifar-100-python/{train, test, meta}",
+        "CIFAR100", ("cifar", ""), ("cifar-100-python",), _PUBLISHED, "<root>/cifar-100-python/{train, test, meta}",
     )
 

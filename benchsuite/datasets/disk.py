@@ -1,10 +1,13 @@
 """The base of datasets read from disk: root resolution, split lookup, sizes, and bias-aligned groups.
 
-A subclass names its `DataSource` (folder under the data root, layout, where it is published) and
+A subclass names its `DataSource` (folder names under the data root, layout, where it is published) and
 implements `load`, which reads the metadata and returns every split; images are decoded later, batch by
 batch (FileSplit), except for small datasets that load into memory (CIFAR). Loading happens once, on the
 first `split` call, and checks the whole layout first: a missing or malformed dataset fails before any
-training with one paragraph (roots.DataSource.error), never as a silent partial dataset.
+training with one paragraph (roots.DataSource.error), never as a silent partial dataset. After loading,
+every evaluation split must hold every group the dataset defines (a group missing there would silently drop
+out of the worst-group metrics) unless `allow_missing_groups` is bound, in which case `data_details` (the
+run record's "data") lists the missing ones, with the folder used, notes on choices made and the manifest.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from typing import ClassVar
 import torch
 
 from benchsuite.datasets.base import Dataset, Split
-from benchsuite.datasets.files import FileSplit
+from benchsuite.datasets.files import FileSplit, ImageFiles
 from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from benchsuite.datasets.roots import DataSource
+from benchsuite.datasets.manifest import Manifest, manifest
+from benchsuite.datasets.roots import DataSource, Location
 from benchsuite.errors import ConfigError
 
 AnySplit = Split | FileSplit
 
 
 class DiskDataset(Dataset):
-    """A registered dataset read from a folder. root: the folder (None: $BENCHSUITE_DATA/<source.subdir>);
-    preprocess: the geometry applied as images are read; mean, std: normalisation of the [0, 1] images."""
+    """A registered dataset read from a folder. root: the folder (None: looked for under $BENCHSUITE_DATA by
+    the names of `data_source`); preprocess: the geometry applied as images are read; mean, std: normalisation
+    of the [0, 1] images; allow_missing_groups: evaluate even if an evaluation split lacks some groups (the
+    record lists them) instead of stopping."""
 
     data_source: ClassVar[DataSource]
     #: whether the dataset has a spurious attribute: then the bias-aligned groups are those that hold the
@@ -41,8 +47,10 @@ class DiskDataset(Dataset):
         preprocess: Preprocess | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        allow_missing_groups: bool = False,
     ) -> None:
         self.root = root
+        self.allow_missing_groups = allow_missing_groups
         self.preprocess = preprocess if preprocess is not None else Preprocess()
         self.mean = tuple(mean)
         self.std = tuple(std)
@@ -53,9 +61,13 @@ class DiskDataset(Dataset):
             )
 
     @cached_property
+    def location(self) -> Location:
+        return self.data_source.locate(self.root)
+
+    @property
     def path(self) -> Path:
-        """The dataset's folder (checked to exist)."""
-        return self.data_source.resolve(self.root)
+        """The dataset's folder (found by `data_source.locate`)."""
+        return self.location.path
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -63,11 +75,62 @@ class DiskDataset(Dataset):
 
     @cached_property
     def _splits(self) -> dict[str, AnySplit]:
-        return self.load()
+        self.metadata_files: list[Path] = []
+        splits = self.load()
+        self.missing_groups = self._missing_groups(splits)
+        return splits
 
     @abc.abstractmethod
     def load(self) -> dict[str, AnySplit]:
-        """Every split (train and each evaluation split), after checking the layout."""
+        """Every split (train and each evaluation split), after checking the layout; the metadata files read
+        are appended to `self.metadata_files` (for the manifest)."""
+
+    def notes(self) -> list[str]:
+        """Sentences on the choices made in finding the data (which folder of several; which parts present)."""
+        return [self.location.note] if self.location.note else []
+
+    def _missing_groups(self, splits: dict[str, AnySplit]) -> dict[str, list[str]]:
+        """{evaluation split: names of the groups it lacks}; an error unless allow_missing_groups."""
+        missing = {}
+        for name in self.eval_splits:
+            present = set(splits[name].groups.tolist())
+            absent = [self.group_name(g) for g in range(self.num_groups) if g not in present]
+            if absent:
+                missing[name] = absent
+        if missing and not self.allow_missing_groups:
+            listed = "; ".join(f"{name} lacks {', '.join(groups)}" for name, groups in missing.items())
+            raise self.data_source.error(
+                self.path,
+                f"evaluation split(s) lack group(s) that the dataset defines ({listed}), so their worst-group "
+                f"and per-group metrics would silently leave them out; complete the data, or bind "
+                f"{self.registered_name}.allow_missing_groups = True to evaluate without them (the run record's "
+                "data.missing_groups then lists them)",
+            )
+        return missing
+
+    def image_files(self) -> list[str]:
+        """Every image and mask file that the splits decode (none for in-memory splits)."""
+        files: list[str] = []
+        for split in self._splits.values():
+            if isinstance(split, FileSplit):
+                for source in (split.source, split.mask_source):
+                    if isinstance(source, ImageFiles):
+                        files += source.paths
+        return files
+
+    def manifest(self) -> Manifest:
+        """The manifest of everything the run reads (benchsuite.datasets.manifest)."""
+        images = self.image_files()  # loads the dataset first, which lists the metadata files read
+        return manifest(self.path, [*self.metadata_files, *images])
+
+    def data_details(self) -> dict:
+        read = self.manifest()  # loads the dataset first, which sets missing_groups
+        return {
+            "path": str(self.path),
+            "notes": self.notes(),
+            "missing_groups": self.missing_groups,
+            "manifest": read.as_record(),
+        }
 
     def split(self, name: str) -> AnySplit:
         if name not in self.split_names:

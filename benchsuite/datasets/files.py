@@ -7,11 +7,17 @@ disk, or encoded bytes in a Hugging Face dataset) from which `take(index)` decod
 `labels`, `groups`. `batches` hands whole index batches to a torch DataLoader with `ImageLoading.num_workers`
 workers, each decoding a batch at a time; batches arrive in the order `Split.batches` would give them.
 Images stay uint8 until they reach the device.
+
+An image that cannot be decoded (a damaged or truncated file) raises `UnreadableImage`, a ConfigError whose
+one paragraph names the file, the decoder's reason and the `data --verify` command that lists every such
+file; a DataLoader worker hands it back as a value, so it crosses the process boundary as that paragraph
+rather than as torch's re-raised worker traceback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +30,33 @@ from torch.utils.data import Dataset as TorchDataset
 
 from benchsuite.datasets.base import Batch, _Batches
 from benchsuite.datasets.images import Preprocess, read_mask, read_rgb
+from benchsuite.errors import ConfigError
+
+#: the C++ source location that torchvision's decoders put before their reason ("decode_jpeg, /path/x.cpp:171, ")
+_DECODER_PREFIX = re.compile(r"^\w+, \S+:\d+, ")
+
+
+def decoder_reason(error: Exception) -> str:
+    """The decoder's reason for failing, on one line, without the source location."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return _DECODER_PREFIX.sub("", text).rstrip(".")
+
+
+class UnreadableImage(ConfigError):
+    """A listed image that cannot be decoded; the message is the one paragraph that the run prints. path: the
+    image's file (or its row, for images stored in a Hugging Face table)."""
+
+    def __init__(self, path: str, reason: str, dataset: str = "") -> None:
+        self.path, self.reason, self.dataset = path, reason, dataset
+        command = f"python -m benchsuite data --verify{' ' + dataset if dataset else ''}"
+        super().__init__(
+            f"The image '{path}' cannot be decoded: {reason}. The dataset's copy is damaged (an interrupted "
+            f"download or extraction, or a disk error); list every unreadable file with `{command}` (with the "
+            "same --gin files if they bind the dataset's root) and replace them from the official archive."
+        )
+
+    def __reduce__(self):  # picklable with its three fields, for worker processes
+        return (UnreadableImage, (self.path, self.reason, self.dataset))
 
 
 @gin.configurable
@@ -56,23 +89,33 @@ class MaskSource(Protocol):
 
 
 class ImageFiles:
-    """Image files on disk (JPEG, PNG, ...), read and decoded with torchvision.io."""
+    """Image files on disk (JPEG, PNG, ...), read and decoded with torchvision.io; `dataset` names the registered
+    dataset in the error for a file that cannot be decoded."""
 
-    def __init__(self, paths: Sequence[str | Path]) -> None:
+    def __init__(self, paths: Sequence[str | Path], dataset: str = "") -> None:
         self.paths = [str(path) for path in paths]
+        self.dataset = dataset
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def decode(self, path: str) -> Tensor:
+        return read_rgb(path)
+
     def read(self, row: int) -> Tensor:
-        return read_rgb(self.paths[row])
+        path = self.paths[row]
+        try:
+            return self.decode(path)
+        except (RuntimeError, ValueError, OSError) as error:  # what torchvision's decoders and np.load raise
+            raise UnreadableImage(path, decoder_reason(error), self.dataset) from None
 
 
 class MaskFiles(ImageFiles):
     """Foreground mask files on disk (.npy arrays or images)."""
 
-    def read(self, row: int) -> Tensor:
-        return read_mask(self.paths[row])
+    def decode(self, path: str) -> Tensor:
+        return read_mask(path)
+
 
 
 class FileSplit(_Batches):
@@ -164,11 +207,19 @@ class FileSplit(_Batches):
             prefetch_factor=loading.prefetch_factor,
             pin_memory=torch.cuda.is_available(),
         )
-        yield from loader
+        for batch in loader:
+            if _UNREADABLE in batch:
+                raise UnreadableImage(*batch[_UNREADABLE])
+            yield batch
+
+
+#: the key of the one-entry batch by which a worker reports an unreadable file: (path, reason, dataset)
+_UNREADABLE = "unreadable"
 
 
 class _BatchTaker(TorchDataset):
-    """A map-style torch dataset whose items are whole batches: item `index` (a tensor) is split.take(index)."""
+    """A map-style torch dataset whose items are whole batches: item `index` (a tensor) is split.take(index),
+    or {_UNREADABLE: (path, reason, dataset)} when a file cannot be decoded."""
 
     def __init__(self, split: FileSplit) -> None:
         self.split = split
@@ -177,4 +228,7 @@ class _BatchTaker(TorchDataset):
         return len(self.split)
 
     def __getitem__(self, index: Tensor) -> Batch:
-        return self.split.take(index)
+        try:
+            return self.split.take(index)
+        except UnreadableImage as error:
+            return {_UNREADABLE: (error.path, error.reason, error.dataset)}

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from benchsuite.datasets.base import Dataset
-from benchsuite.datasets.files import FileSplit
+from benchsuite.datasets.files import FileSplit, UnreadableImage, decoder_reason
 from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, decode_rgb
 from benchsuite.datasets.roots import data_root
 from benchsuite.errors import ConfigError
@@ -56,22 +56,33 @@ def _encoded(value: Any) -> Tensor:
 
 
 class HFImages:
-    """One image column of a Hugging Face split, decoded by torchvision."""
+    """One image column of a Hugging Face split, decoded by torchvision; `where` names the split and column in
+    the error for an image that cannot be decoded."""
 
-    def __init__(self, table, column: str) -> None:
+    def __init__(self, table, column: str, where: str = "") -> None:
         self.table = table
         self.column = column
+        self.where = where
 
     def __len__(self) -> int:
         return len(self.table)
 
+    def decode(self, data: Tensor) -> Tensor:
+        return decode_rgb(data)
+
     def read(self, row: int) -> Tensor:
-        return decode_rgb(_encoded(self.table[row][self.column]))
+        value = self.table[row][self.column]
+        try:
+            return self.decode(_encoded(value))
+        except (RuntimeError, ValueError, OSError) as error:
+            path = value.get("path") if isinstance(value, dict) else None
+            raise UnreadableImage(path or f"row {row} of {self.where}", decoder_reason(error),
+                                  "HuggingFaceDataset") from None
 
 
 class HFMasks(HFImages):
-    def read(self, row: int) -> Tensor:
-        return super().read(row)[:1] != 0
+    def decode(self, data: Tensor) -> Tensor:
+        return decode_rgb(data)[:1] != 0
 
 
 @DATASETS.register("HuggingFaceDataset")
@@ -251,9 +262,13 @@ class HuggingFaceDataset(Dataset):
             labels = self._integers(table, self.columns["label"])
             groups = self._integers(table, self.columns["group"]) if "group" in self.columns else labels.clone()
             background = self._integers(table, self.columns["background"]) if "background" in self.columns else None
-            masks = HFMasks(images_table, self.columns["mask"]) if "mask" in self.columns else None
+            where = f"split '{self.split_map[name]}' of '{self.path}', column"  # for an undecodable image
+            masks = None
+            if "mask" in self.columns:
+                masks = HFMasks(images_table, self.columns["mask"], f"{where} '{self.columns['mask']}'")
             splits[name] = FileSplit(
-                HFImages(images_table, self.columns["image"]), labels, groups, background, masks,
+                HFImages(images_table, self.columns["image"], f"{where} '{self.columns['image']}'"), labels, groups,
+                background, masks,
                 preprocess=self.preprocess,
             )
         return splits

@@ -6,6 +6,9 @@ and split (0 train, 1 val, 2 test). In training 95% of each bird type stand on t
 val and test are balanced within each bird type. Group = 2 * y + place, as in the JTT and WCL code; the
 bias-aligned groups (landbird on land, waterbird on water) are those that hold the majority of their class
 in training. The background label is the place.
+
+Looked for under $BENCHSUITE_DATA as waterbirds/, as the tarball's waterbird_complete95_forest2water2/ and as the
+WILDS copy's waterbirds_v1.0/ (the same metadata.csv columns), also one level down in waterbirds/.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ class Waterbirds(DiskDataset):
     eval_splits = ("val", "test")
     spurious = True
     data_source = DataSource(
-        "Waterbirds", "waterbirds",
+        "Waterbirds",
+        ("waterbirds", "waterbird_complete95_forest2water2", "waterbirds_v1.0",
+         "waterbirds/waterbird_complete95_forest2water2", "waterbirds/waterbirds_v1.0"),
+        ("metadata.csv",),
         "https://nlp.stanford.edu/data/dro/waterbird_complete95_forest2water2.tar.gz (Sagawa et al., "
-        "github.com/kohpangwei/group_DRO)",
+        "github.com/kohpangwei/group_DRO; or the WILDS copy, waterbirds_v1.0)",
         "<root>/metadata.csv with columns img_filename, y, place, split (0 train, 1 val, 2 test), and the image "
         "files it names, relative to <root> (e.g. 001.Black_footed_Albatross/Black_Footed_Albatross_0001_796111.jpg)",
     )
@@ -47,16 +53,18 @@ class Waterbirds(DiskDataset):
         preprocess: Preprocess | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        allow_missing_groups: bool = False,
     ) -> None:
         # the group DRO / JTT code's transform: the whole image to 256 x 256, centre crop 224
         preprocess = preprocess if preprocess is not None else Preprocess(224, 256, keep_aspect=False)
-        super().__init__(root, preprocess, mean, std)
+        super().__init__(root, preprocess, mean, std, allow_missing_groups)
 
     def group_name(self, group: int) -> str:
         return f"{'waterbird' if group // 2 else 'landbird'} on {'water' if group % 2 else 'land'}"
 
     def load(self) -> dict[str, FileSplit]:
         file = self.data_source.require(self.path / "metadata.csv", "the metadata file")
+        self.metadata_files.append(file)
         try:
             metadata = pd.read_csv(file)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -88,7 +96,7 @@ class Waterbirds(DiskDataset):
             labels = torch.tensor(rows["y"].astype(int).to_numpy())
             places = torch.tensor(rows["place"].astype(int).to_numpy())
             splits[name] = FileSplit(
-                ImageFiles([self.path / f for f in rows["img_filename"]]), labels, 2 * labels + places, places,
-                preprocess=self.preprocess,
+                ImageFiles([self.path / f for f in rows["img_filename"]], self.registered_name), labels,
+                2 * labels + places, places, preprocess=self.preprocess,
             )
         return splits
