@@ -131,6 +131,14 @@ def test_logistic_probe_agrees_with_an_independent_regularised_logistic_regressi
     assert 0.3 < reference < 0.95  # the case is informative
     assert abs(metrics["test/top1"] - reference) <= 0.005
     assert metrics["probe/C"] == c
+    # and scikit-learn's own solver on the same standardised features, called directly
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression(C=c, max_iter=10000, tol=1e-10).fit(
+        ((features["train"].double() - mean) / std).numpy(), labels["train"].numpy()
+    )
+    sklearn_top1 = float((fitted.predict(test.numpy()) == labels["test"].numpy()).mean())
+    assert abs(metrics["test/top1"] - sklearn_top1) <= 0.005
 
 
 def test_logistic_probe_chooses_its_strength_on_the_validation_split():
@@ -159,7 +167,7 @@ def test_an_unconverged_probe_raises_instead_of_reporting():
     generator = torch.Generator().manual_seed(4)
     labels = {name: torch.randint(0, 5, (300,), generator=generator) for name in ("train", "val", "test")}
     features = {name: torch.randn(len(y), 20, generator=generator) for name, y in labels.items()}
-    with pytest.raises(ProbeNotConverged, match="LogisticProbe.max_iter = 2"):
+    with pytest.raises(ProbeNotConverged, match=r"LogisticProbe\.max_iter = 2"):
         LogisticProbe(max_iter=2)(features, _Features(labels, 5))
 
 

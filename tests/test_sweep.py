@@ -32,7 +32,8 @@ def _sweep(tmp_path, *extra: str, bindings=SMALL):
 
 
 def test_a_sweep_expands_to_plain_strings_in_a_stable_order():
-    sweep = load_sweep([SWEEP], ["Sweep.grids = {'wcl': {'WCL.lr_b': [0.01, 0.1], 'WCL.tau_plus': [0.1]}}"])
+    sweep = load_sweep([SWEEP], ["Sweep.grids = {'wcl': {'WCL.lr_b': [0.01, 0.1], 'WCL.tau_plus': [0.1]}}",
+                                 "Sweep.seeds = [0, 1, 2]"])
     specs = sweep.specs(gin_root_of(SWEEP), "results")
     assert len(specs) == 8 * 3 * 3 + 3 * 3  # WCL has two settings
     for spec in specs:

@@ -34,6 +34,7 @@ RUN_SCHEMA = {
     "setting": pl.String,
     "commit": pl.String,
     "family": pl.String,
+    "dataset_config": pl.String,
     "wall_time_s": pl.Float64,
     "cpu_rss_mib": pl.Float64,
     "gpu_mib": pl.Float64,
@@ -80,6 +81,13 @@ def setting_bindings(record: dict) -> str:
     return "\n".join([
         *files, *(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING, variant)))
     ])
+
+
+def dataset_config(record: dict) -> str:
+    """The dataset's parameters as the run's operative config gives them, one `<Dataset>.<name> = value` a line
+    (the value of a bias severity for a run whose command did not bind it, for the severity plots)."""
+    prefix = _variant_prefix(record)
+    return "\n".join(sorted(line for line in record["gin_config"].splitlines() if line.startswith(prefix)))
 
 
 def _variant_prefix(record: dict) -> str:
@@ -246,6 +254,7 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
             **facts, **entry, "problem": None, "method": str(record["method"]),
             "commit": git.get("commit") if isinstance(git.get("commit"), str) else None,
             **_cost(record), "family": record.get("family") or _FAMILIES.get(str(record["method"])),
+            "dataset_config": dataset_config(record),
         })
         evaluations.extend({**row, **entry} for row in rows)
     metric_columns = sorted({key for row in evaluations for key in row} - set(_LINE_SCHEMA))
