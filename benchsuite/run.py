@@ -2,18 +2,23 @@
 parses gin, names the run by its config and writes its record.
 
 Order of work in a run, so that bad input leaves nothing under results/: parse and validate the config,
-build the dataset's training split, build the method; only then create the run folder, mark it "running"
-in record.json, train (resuming from the folder's checkpoint if there is one), and rewrite record.json
-last, atomically, as "finished" or "failed" with the reason.
+check that the results folder can be written and that no live process owns the run folder, build the
+dataset's training split, build the method; only then create the run folder and take it (ownership.py),
+mark it "running" in record.json, train (resuming from the folder's checkpoint if there is one), and
+rewrite record.json last, atomically, as "finished", "failed" with the reason, or "interrupted" (SIGINT, or
+SIGTERM outside SLURM: `stop_on_sigterm`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import shutil
+import signal
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,14 +28,55 @@ import gin
 import numpy as np
 import torch
 
-from benchsuite import config, distributed, records
+from benchsuite import checkpoints, config, distributed, ownership, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
-from benchsuite.errors import ConfigError
+from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, Terminated
+from benchsuite.faults import kill_point
 from benchsuite.host_memory import retain_freed_memory
 from benchsuite.methods.base import BackboneFactory, Method
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
 from benchsuite.trainer import Trainer, prepare_for_device
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Outside SLURM, turn SIGTERM into Terminated, so that a run stops at once and records itself interrupted,
+    as it does on Ctrl-C. Under SLURM SIGTERM is left alone: it comes with a requeue (sweep_submit.py)."""
+    if "SLURM_JOB_ID" in os.environ:
+        yield
+        return
+
+    def terminate(signal_number, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_results_folder(results: Path) -> None:
+    """Raise ConfigError unless `results` is, or can be created as, a folder this process can write."""
+    existing = next(path for path in (results, *results.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"The results folder --results {results} cannot be used: {existing} is a file, not a folder. Pass a "
+            "folder (it is created if missing), e.g. --results results."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == results else f"{existing}, where it would be created,"
+        raise ConfigError(
+            f"The results folder --results {results} cannot be used: {where} is not writable by this user "
+            "(permission denied). Pass a folder you can write, e.g. --results ~/benchsuite-results."
+        )
+
+
+def _remove_partial_writes(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed process left half done (records.write_atomic)."""
+    for temporary in run_dir.glob(".*.tmp"):
+        temporary.unlink(missing_ok=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -97,7 +143,27 @@ def run(
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
         return {"status": "finished", "metrics": method.fit(dataset, trainer)}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    owner = ownership.Ownership(run_dir)
+    owner.acquire()  # creates the folder; RunOwned if a live process has it
+    try:
+        return _run_owned(method, dataset, backbone, trainer, seed, run_dir, provenance, owner)
+    finally:
+        owner.release()
+
+
+def _run_owned(
+    method: Method,
+    dataset: Dataset,
+    backbone: BackboneFactory,
+    trainer: Trainer,
+    seed: int,
+    run_dir: Path,
+    provenance: dict[str, Any] | None,
+    owner: ownership.Ownership,
+) -> dict[str, Any]:
+    """The part of `run` in the owned run folder: the records around `method.fit`."""
+    kill_point("run.owned")
+    _remove_partial_writes(run_dir)
     resumes = records.count_resume(run_dir)
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
@@ -121,6 +187,14 @@ def run(
     try:
         evaluation = method.fit(dataset, trainer)
         record |= {"status": "finished", "metrics": evaluation, "error": None}
+    except (KeyboardInterrupt, Terminated) as error:
+        number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
+        record |= {"status": "interrupted", "metrics": {}, "error": f"stopped by {SIGNAL_NAMES[number]}"}
+        where = checkpoints.describe(run_dir)
+        raise RunInterrupted(
+            f"Stopped by {SIGNAL_NAMES[number]}; the run {run_dir} is recorded as interrupted. Its last "
+            f"checkpoint is {where}; the same command resumes the run from it.", number
+        ) from None
     except Exception as error:
         record |= {"status": "failed", "metrics": {}, "error": f"{type(error).__name__}: {error}",
                    "traceback": traceback.format_exc()}
@@ -133,7 +207,8 @@ def run(
             "gin_config": gin.operative_config_str(),
             "method_details": method.record_details(),
         }
-        records.write_json_atomic(run_dir / records.RECORD, record)
+        if owner.owns():  # not after a stall in which another process took the folder over
+            records.write_json_atomic(run_dir / records.RECORD, record)
     return record
 
 
@@ -164,9 +239,14 @@ def execute(
     try:
         canonical = gin.config_str()
         run_dir = Path(results) / experiment_name(gin_files) / records.run_id(canonical)
+        check_results_folder(Path(results))
         existing = records.read_record(run_dir)
         if existing is not None and existing.get("status") == "finished" and not force:
             return Outcome(run_dir, existing, already_finished=True)
+        ownership.check_free(run_dir)  # before the data is built: a second start of a running config stops here
+        problem = records.record_problem(run_dir)
+        if problem is not None:
+            records.notice(f"{run_dir / records.RECORD} is malformed ({problem}); this run rewrites it.")
         provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
         try:
             record = run(run_dir=run_dir, provenance=provenance, fresh=force)

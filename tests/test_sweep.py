@@ -78,7 +78,7 @@ def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_
     failing = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e30]}}", "Sweep.parallelism = 2"]
     assert _sweep(tmp_path, "--cluster", "local", bindings=failing) == 1
     out = capsys.readouterr().out
-    assert "4 runs: 2 finished, 2 failed, 0 incomplete, 0 to do" in out
+    assert "4 runs: 2 finished, 2 failed, 0 running, 0 incomplete, 0 to do" in out
     assert out.count("FAILED") == 2 and "the loss became nan" in out
     states = {run.run_dir.parent.name: run.state for run in _planned(tmp_path, failing)}
     assert states == {"erm_synthetic_backgrounds": "finished", "jtt_synthetic_backgrounds": "failed"}
@@ -88,7 +88,7 @@ def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_
     sane = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e-3]}}"]
     assert _sweep(tmp_path, "--cluster", "debug", bindings=sane) == 0
     out = capsys.readouterr().out
-    assert "4 runs: 2 finished, 0 failed, 0 incomplete, 2 to do; running what is not finished" in out
+    assert "4 runs: 2 finished, 0 failed, 0 running, 0 incomplete, 2 to do; running what is neither finished nor running elsewhere" in out
     assert "4 runs: 4 finished" in out
     assert {run_dir: (run_dir / records.RECORD).stat().st_mtime_ns for run_dir in finished} == stamps
 
@@ -110,7 +110,7 @@ def test_dry_run_shows_each_state_and_runs_nothing(tmp_path, capsys):
     (incomplete / records.CHECKPOINT).write_bytes(b"")
     assert _sweep(tmp_path, "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "4 runs: 1 finished, 1 failed, 1 incomplete, 1 to do" in out
+    assert "4 runs: 1 finished, 1 failed, 0 running, 1 incomplete, 1 to do" in out
     assert "failed (NonFiniteLoss: nan)" in out and "incomplete (started, with a checkpoint)" in out
     assert sorted(p.name for p in (tmp_path / "results").rglob("*") if p.is_file()) == ["checkpoint.pt"] + [
         "record.json"
