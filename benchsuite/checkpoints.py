@@ -29,9 +29,8 @@ def save(run_dir: Path, checkpoint: dict[str, Any]) -> None:
     """Write `checkpoint` as run_dir/checkpoint.pt, keeping the one it replaces as checkpoint.previous.pt."""
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    records.write_atomic(
-        run_dir / records.CHECKPOINT, buffer.getvalue(), "checkpoint", keep_previous=run_dir / records.PREVIOUS_CHECKPOINT
-    )
+    previous = run_dir / records.PREVIOUS_CHECKPOINT
+    records.write_atomic(run_dir / records.CHECKPOINT, buffer.getvalue(), "checkpoint", keep_previous=previous)
 
 
 def _load(path: Path, mmap: bool = False) -> tuple[dict[str, Any] | None, str | None]:

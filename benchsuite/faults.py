@@ -35,7 +35,7 @@ def kill_point(name: str) -> None:
     spec = os.environ.get(ENVIRONMENT)
     if not spec:
         return
-    point, count, kind = (spec.split(":") + ["", ""])[:3]
+    point, count, kind = [*spec.split(":"), "", ""][:3]
     if point != name:
         return
     _reached[name] += 1

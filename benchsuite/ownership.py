@@ -82,10 +82,16 @@ def stale_reason(owner: Owner | None, lock: Path, now: float | None = None) -> s
     return None
 
 
+def live_owner(run_dir: Path) -> Owner | None:
+    """The owner of `run_dir` if it has one and it is alive (a read-only look)."""
+    owner = read_owner(run_dir)
+    return owner if owner is not None and stale_reason(owner, run_dir / LOCK) is None else None
+
+
 def check_free(run_dir: Path) -> None:
     """Raise RunOwned if a live process owns `run_dir` (a read-only look, before the data is built)."""
-    owner = read_owner(run_dir)
-    if owner is not None and stale_reason(owner, run_dir / LOCK) is None:
+    owner = live_owner(run_dir)
+    if owner is not None:
         raise RunOwned(_owned_message(run_dir, owner))
 
 
@@ -170,7 +176,7 @@ class Ownership:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
-            if read_owner(self.run_dir) != self.owner:  # taken over meanwhile (this process had stalled)
+            if not self.owns():  # taken over meanwhile (this process had stalled)
                 records.notice(f"lost the ownership of {self.run_dir} to {read_owner(self.run_dir)}.")
                 return
             self.owner = Owner(**(asdict(self.owner) | {"heartbeat": time.time()}))

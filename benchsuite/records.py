@@ -13,6 +13,7 @@ The run id is a hash of the canonical gin config, so the same config always maps
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.metadata
@@ -77,10 +78,8 @@ def write_atomic(path: Path, data: bytes, point: str, keep_previous: Path | None
             kill_point(f"{point}.rotated")
         os.replace(temporary, path)
     except BaseException as error:
-        try:
+        with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        except OSError:
-            pass
         if isinstance(error, OSError):
             raise StorageError(storage_message(path, error)) from None
         raise

@@ -203,7 +203,7 @@ def plan(specs: Sequence[RunSpec]) -> list[PlannedRun]:
         record = records.read_record(run_dir)
         if record is not None and record.get("status") in ("finished", "failed"):
             planned.append(PlannedRun(spec, run_dir, record["status"], record.get("error") or ""))
-        elif (owner := ownership.read_owner(run_dir)) and ownership.stale_reason(owner, run_dir / ownership.LOCK) is None:
+        elif (owner := ownership.live_owner(run_dir)) is not None:
             planned.append(PlannedRun(spec, run_dir, "running", f"elsewhere: {owner.describe()}"))
         elif run_dir.exists():
             epochs = "with a checkpoint" if (run_dir / records.CHECKPOINT).exists() else "without a checkpoint"

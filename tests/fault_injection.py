@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-import benchsuite.builtins  # noqa: F401  imported once here, not in every fork (seconds each)
+# imported once here, not in every fork (seconds each)
+import benchsuite.builtins
 import benchsuite.report  # noqa: F401
 from benchsuite import checkpoints, records
 from benchsuite.__main__ import main

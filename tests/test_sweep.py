@@ -88,7 +88,7 @@ def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_
     sane = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e-3]}}"]
     assert _sweep(tmp_path, "--cluster", "debug", bindings=sane) == 0
     out = capsys.readouterr().out
-    assert "4 runs: 2 finished, 0 failed, 0 running, 0 incomplete, 2 to do; running what is neither finished nor running elsewhere" in out
+    assert "4 runs: 2 finished, 0 failed, 0 running, 0 incomplete, 2 to do; running what is neither finished nor" in out
     assert "4 runs: 4 finished" in out
     assert {run_dir: (run_dir / records.RECORD).stat().st_mtime_ns for run_dir in finished} == stamps
 
