@@ -124,3 +124,33 @@ def test_a_sweep_and_a_single_run_of_the_same_config_share_the_run_folder(tmp_pa
     assert status == 0
     assert json.loads((run.run_dir / records.RECORD).read_text())["status"] == "finished"
     assert _planned(tmp_path, SMALL)[0].state == "finished"
+
+
+def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_submitted(tmp_path, capsys,
+                                                                                        monkeypatch):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from benchsuite import ownership, sweep_submit
+
+    live, dead = (run.run_dir for run in _planned(tmp_path, SMALL)[:2])
+    owner = ownership.Ownership(live)  # this test's process: alive
+    owner.acquire()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead.mkdir(parents=True)
+    (dead / ownership.LOCK).write_text(json.dumps({
+        "host": socket.gethostname(), "pid": gone.pid, "started_at": "2026-01-01T00:00:00+00:00",
+        "heartbeat": 0.0, "token": "dead"}))
+    try:
+        assert _sweep(tmp_path, "--dry-run") == 0
+        out = capsys.readouterr().out
+        assert "4 runs: 0 finished, 0 failed, 1 running, 1 incomplete, 2 to do" in out  # the dead one is resumed
+        assert f"running (elsewhere: host {socket.gethostname()}, pid {os.getpid()}, since" in out
+        runs = _planned(tmp_path, SMALL)
+        monkeypatch.setattr(sweep_submit, "executor_for", lambda *args: pytest.fail("a running run was submitted"))
+        assert sweep_submit.submit(load_sweep([SWEEP]), [runs[0]], "debug", tmp_path / "jobs") == []
+    finally:
+        owner.release()
