@@ -40,7 +40,8 @@ def _load(path: Path, mmap: bool = False) -> tuple[dict[str, Any] | None, str | 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # a truncated zip, bad pickle, or an I/O error: all mean "does not load"
-        return None, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}"
+        first = str(error).splitlines()[0].split(". ")[0] if str(error) else "no detail"  # torch appends advice
+        return None, f"{type(error).__name__}: {first}"
     if not isinstance(checkpoint, dict) or not {"stage_index", "epoch", "state"} <= checkpoint.keys():
         return None, "it is not a checkpoint of this suite (no stage_index, epoch and state)"
     return checkpoint, None
@@ -75,7 +76,7 @@ def load(run_dir: Path, repair: bool = True) -> dict[str, Any] | None:
             raise StorageError(storage_message(corrupt, error)) from None
         records.notice(
             f"the checkpoint {current} does not load ({problem}); moved it aside as {corrupt} and resuming from "
-            f"the previous checkpoint, {previous} (stage {fallback['stage']!r}, epoch {fallback['epoch'] + 1})."
+            f"the previous checkpoint, {previous} (stage {fallback['stage']!r}, after epoch {fallback['epoch'] + 1})."
         )
     if fallback is not None or (problem is None and fallback_problem is None):
         return fallback  # None: no checkpoint yet; else checkpoint.pt is missing (killed between the renames)

@@ -93,6 +93,8 @@ class Case:
     record_statuses: list[str | None] = field(default_factory=list)
     resumes: int | None = None
     identical: bool = False
+    #: metrics lines (evaluations x rows) of the uninterrupted run, each of which must be there once
+    evaluations: int = 0
     lost: int = 0
     duplicated: int = 0
     broken_lines: int = 0
@@ -171,6 +173,7 @@ def _compare(case: Case, results: Path, baseline: Path) -> None:
     record, expected_record = (json.loads((d / records.RECORD).read_text()) for d in (run_dir, whole))
     keys, case.broken_lines = _keys(logged)
     expected_keys, _ = _keys(expected)
+    case.evaluations = sum(expected_keys.values())
     case.lost = sum((expected_keys - keys).values())
     case.duplicated = sum((keys - expected_keys).values())
     case.resumes = record.get("resumes")
@@ -238,6 +241,7 @@ def run_all(out: Path) -> dict:
         "resumes": sum(case.resumes or 0 for case in every),
         "identical": sum(case.identical for case in every),
         "cases": len(every),
+        "evaluations_checked": sum(case.evaluations for case in every),
         "evaluations_lost": sum(case.lost for case in every),
         "evaluations_duplicated": sum(case.duplicated for case in every),
         "broken_lines": sum(case.broken_lines for case in every),
@@ -263,12 +267,13 @@ def main_command(argv: list[str] | None = None) -> int:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)
     for case in summary["kill_cases"] + summary["user_cases"]:
-        print(f"{case['config']:<7} {case['name']:<28} exit statuses {case['statuses']!s:<14} "
-              f"resumes {case['resumes']}  identical {case['identical']}  lost {case['lost']}  "
-              f"duplicated {case['duplicated']}")
+        print(f"{case['config']:<7} {case['name']:<26} exit statuses {case['statuses']!s:<13} "
+              f"resumes {case['resumes']}  identical {case['identical']}  evaluations {case['evaluations']}  "
+              f"lost {case['lost']}  duplicated {case['duplicated']}")
     print(f"kill points tried: {summary['kill_points']} (each killed there: {summary['killed_at_the_point']}); "
           f"cases: {summary['cases']}; resumes: {summary['resumes']}; identical to the uninterrupted run: "
-          f"{summary['identical']}/{summary['cases']}; evaluations lost: {summary['evaluations_lost']}; "
+          f"{summary['identical']}/{summary['cases']}; evaluations checked: {summary['evaluations_checked']}, "
+          f"lost: {summary['evaluations_lost']}, "
           f"duplicated: {summary['evaluations_duplicated']}; broken lines: {summary['broken_lines']}")
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
