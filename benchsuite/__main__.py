@@ -95,7 +95,7 @@ def _saliency(args: argparse.Namespace) -> int:
     from benchsuite.saliency import saliency_command
 
     _load_plugins(args)
-    path = saliency_command(args.run_dirs, args.output, args.split, args.images, args.device)
+    path = saliency_command(args.run_dirs, args.output, args.split, args.images, args.device, args.selection)
     print(f"saliency grid: {path}")
     return 0
 
@@ -125,6 +125,16 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--results", default="results", metavar="DIR", help="results folder (default: results)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and their states; run nothing")
     sweep.add_argument("--no-wait", action="store_true", help="submit and return without waiting for the jobs")
+    from benchsuite.leaderboard.rules import RULES  # a plain dict: nothing heavy loads
+
+    sweep.add_argument(
+        "--rerun-best", type=int, metavar="N",
+        help="after the grid has finished: run each entry's best setting (by --selection) with N new seeds",
+    )
+    sweep.add_argument(
+        "--selection", choices=sorted(RULES), metavar="RULE",
+        help=f"the rule that chooses the setting --rerun-best reruns: {', '.join(RULES)}",
+    )
     sweep.set_defaults(handler=_sweep)
 
     from benchsuite.leaderboard.cli import add_parser as add_leaderboard  # argparse only: polars loads on use
@@ -147,6 +157,11 @@ def parser() -> argparse.ArgumentParser:
     saliency.add_argument("--split", default="test", help="evaluation split of the images (default: test)")
     saliency.add_argument("--images", type=int, default=8, metavar="N", help="the split's first N images (default 8)")
     saliency.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    saliency.add_argument(
+        "--selection", choices=sorted(rule.name for rule in RULES.values() if rule.best_epoch), metavar="RULE",
+        help="load the checkpoint kept for this rule (runs made with Trainer.rule_checkpoints = True) instead of "
+        "the last epoch's",
+    )
     saliency.set_defaults(handler=_saliency)
     for command in (run, sweep, listing, data, saliency):
         command.add_argument(

@@ -23,9 +23,11 @@ from benchsuite.registry import BACKBONES
 
 
 class Backbone(nn.Module):
-    """Base class: `forward` returns pooled features of width `feature_dim`."""
+    """Base class: `forward` returns pooled features of width `feature_dim`; `initial_weights` says where the
+    starting weights came from (the run record names it)."""
 
     feature_dim: int
+    initial_weights: str = "random"
 
 
 def _weights_file(path: str) -> tuple[Path, list[Path]]:
@@ -73,6 +75,7 @@ class _TorchvisionResNet(Backbone):
         net = type(self)._constructor(weights=None)
         if pretrained_path is not None:
             _load_torchvision_weights(net, pretrained_path, f"{self._name}.pretrained_path")
+            self.initial_weights = f"torchvision state dict {pretrained_path}"
         if cifar_stem:
             # 32x32 inputs: a 7x7 stride-2 stem and max-pool would leave a 1x1 map after layer4.
             net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
@@ -106,10 +109,14 @@ class SmallCNN(Backbone):
     """Four 3x3 conv blocks (BN, ReLU, max-pool after each of the first three) and global average pooling.
 
     Sized for CPU runs on 16-32 px images: a run on the embedded benchmark takes about a minute on 2 cores.
+    pretrained: where its starting weights come from (the embedded benchmarks bind
+    `SmallCNN.pretrained = @EmbeddedPretraining()`, benchsuite/pretraining.py); None: a random initialisation.
     """
 
-    def __init__(self, width: int = 32, in_channels: int = 3) -> None:
+    def __init__(self, width: int = 32, in_channels: int = 3, pretrained=None) -> None:
         super().__init__()
+        #: the constructor's arguments that fix the architecture (pretraining rebuilds it from them)
+        self.config = {"width": width, "in_channels": in_channels}
         widths = [width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
         previous = in_channels
@@ -121,6 +128,7 @@ class SmallCNN(Backbone):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         self.feature_dim = widths[-1]
+        self.initial_weights = pretrained.load_into(self) if pretrained is not None else "random"
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

@@ -6,4 +6,4 @@ plugins), so `import benchsuite` stays light: the leaderboard, which reads recor
 Import it yourself before calling gin directly on the suite's files.
 """
 
-from benchsuite import backbones, datasets, methods, run  # noqa: F401  registration with gin
+from benchsuite import backbones, datasets, methods, pretraining, run  # noqa: F401  registration with gin

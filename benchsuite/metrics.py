@@ -1,4 +1,5 @@
-"""Accuracy metrics of a classifier's predictions: top-k, per-group and worst-group, biased / debiased, BG-gap.
+"""Accuracy metrics of a classifier's predictions: top-k, per-group, worst-group and worst-class, biased /
+debiased, BG-gap.
 
 All accuracies are fractions in [0, 1]. A group with no sample in a split has no accuracy: its key is left
 out (a 0 would wrongly become the worst group). Biased / debiased accuracies pool samples, so a large group
@@ -44,7 +45,8 @@ def group_accuracies(correct: Tensor, groups: Tensor, num_groups: int) -> dict[i
 
 
 def classification_metrics(logits: Tensor, labels: Tensor, groups: Tensor, num_groups: int) -> dict[str, float]:
-    """top1, top5 (only with more than 5 classes), group/{g} for the present groups, and worst_group."""
+    """top1, top5 (only with more than 5 classes), group/{g} for the present groups, worst_group, and worst_class
+    (the lowest accuracy of a class present: what a selection rule can read from a split without group labels)."""
     labels, groups = labels.to(logits.device).long(), groups.to(logits.device).long()
     _check_inputs(logits, labels, groups, num_groups)
     correct = topk_correct(logits, labels, 1)
@@ -54,6 +56,7 @@ def classification_metrics(logits: Tensor, labels: Tensor, groups: Tensor, num_g
     per_group = group_accuracies(correct, groups, num_groups)
     metrics.update({f"group/{g}": acc for g, acc in per_group.items()})
     metrics["worst_group"] = min(per_group.values())
+    metrics["worst_class"] = min(group_accuracies(correct, labels, logits.shape[1]).values())
     return metrics
 
 

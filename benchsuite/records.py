@@ -41,9 +41,9 @@ RESUMES = "resumes.json"
 _LIBRARIES = ("torch", "torchvision", "gin-config", "kornia", "numpy", "scikit-learn", "polars", "datasets")
 
 
-#: bindings that change how a run is displayed or how fast its images load, not what it computes: left out of
-#: the run id
-_PRESENTATION_ONLY = ("Trainer.progress", "ImageLoading.")
+#: bindings that change how a run is displayed, how fast its images load or which extra checkpoints it keeps,
+#: not what it computes: left out of the run id
+_PRESENTATION_ONLY = ("Trainer.progress", "ImageLoading.", "Trainer.rule_checkpoints")
 
 
 def run_id(config_str: str) -> str:

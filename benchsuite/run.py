@@ -108,6 +108,7 @@ def run(
     trainer: Trainer | None = None,
     seed: int = 0,
     experiment: str | None = None,
+    rerun_of: str | None = None,
     *,
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
@@ -115,7 +116,9 @@ def run(
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
-    experiment names the folder under results/ (default: the stem of the first --gin file); run_dir and
+    experiment names the folder under results/ (default: the stem of the first --gin file); rerun_of names the
+    selection rule when the sweep's --rerun-best runs a chosen setting with new seeds (recorded; the leaderboard
+    then shows these seeds for the entry, not the grid's); run_dir and
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
@@ -172,7 +175,11 @@ def _run_owned(
         "method": method.registered_name,
         "dataset": dataset.registered_name,
         "backbone": backbone.registered_name,
+        "initial_weights": sorted({m.initial_weights for m in method.modules() if isinstance(m, Backbone)}),
+        "evaluation": method.evaluation_details(),
         "seed": seed,
+        "family": method.family,
+        "rerun_of": rerun_of,
         "resumed": resumes > 0,
         "resumes": resumes,
         "git": records.git_state(),

@@ -20,7 +20,7 @@ import gin
 import torch
 from torch import Tensor
 
-from benchsuite import config, records
+from benchsuite import config, records, rule_checkpoints
 from benchsuite.augment import normalize, to_unit_float
 from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
@@ -59,15 +59,16 @@ class LoadedRun:
         return self.method.logits(normalize(x, self.dataset.mean, self.dataset.std))
 
 
-def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedRun:
-    """Rebuild a finished run's method and dataset from record.json and load checkpoint.pt into it."""
+def load_run(run_dir: str | Path, device: torch.device | str = "cpu", selection: str | None = None) -> LoadedRun:
+    """Rebuild a finished run's method and dataset from record.json and load checkpoint.pt into it, or with
+    `selection` the checkpoint kept for that rule (a run made with Trainer.rule_checkpoints = True)."""
     run_dir = Path(run_dir)
     record = records.read_record(run_dir)
     if record is None or record.get("status") != "finished":
         state = "has no record.json" if record is None else f"is {record.get('status')!r}, not finished"
         raise ConfigError(f"Run folder '{run_dir}' {state}: saliency maps need a finished run (results/<exp>/<id>/).")
     checkpoint_file = run_dir / records.CHECKPOINT
-    if not checkpoint_file.exists():
+    if selection is None and not checkpoint_file.exists():
         raise ConfigError(
             f"Run folder '{run_dir}' has no {records.CHECKPOINT} (checkpoints are not committed with the records): "
             "run its experiment again with the same gin files and bindings to recreate it."
@@ -86,7 +87,10 @@ def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedR
         method.setup(backbone, dataset)
     finally:
         gin.clear_config()
-    state = torch.load(checkpoint_file, map_location="cpu", weights_only=True)["state"]
+    if selection is not None:
+        state = rule_checkpoints.chosen_state(run_dir, selection, method.label)
+    else:
+        state = torch.load(checkpoint_file, map_location="cpu", weights_only=True)["state"]
     method.load_state_dict(state)
     method.to(device).eval()
     return LoadedRun(run_dir, record, method, dataset)
@@ -131,11 +135,13 @@ def grid_figure(runs: Sequence[LoadedRun], split: str, count: int, path: Path, d
     return path
 
 
-def saliency_command(run_dirs: Sequence[str], output: str, split: str, count: int, device: str = "cpu") -> Path:
+def saliency_command(
+    run_dirs: Sequence[str], output: str, split: str, count: int, device: str = "cpu", selection: str | None = None
+) -> Path:
     """Load every run, check the split exists, and write the grid to `output`."""
     if count < 1:
         raise ConfigError(f"--images {count}: give at least one image.")
-    runs = [load_run(run_dir, device) for run_dir in run_dirs]
+    runs = [load_run(run_dir, device, selection) for run_dir in run_dirs]
     splits = ("train", *runs[0].dataset.eval_splits)
     if split not in splits:
         raise ConfigError(f"--split {split!r}: {runs[0].dataset.registered_name} has the splits {', '.join(splits)}.")

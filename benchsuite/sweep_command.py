@@ -7,12 +7,14 @@ run's bindings (e.g. `--gin-param 'Trainer.epochs = 1'` shortens every run of th
 from __future__ import annotations
 
 import argparse
+import copy
 from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 
-from benchsuite.sweep import STATES, PlannedRun, gin_root_of, load_sweep, plan
+from benchsuite.errors import ConfigError
+from benchsuite.sweep import STATES, PlannedRun, Sweep, gin_root_of, load_sweep, plan
 from benchsuite.sweep_submit import submit
 
 
@@ -39,6 +41,33 @@ def main(args: argparse.Namespace) -> int:
     cluster = args.cluster or sweep.cluster
     specs = sweep.specs(gin_root_of(Path(args.gin[0])), args.results, run_bindings)
     runs = plan(specs)
+    if getattr(args, "rerun_best", None) is not None or getattr(args, "selection", None) is not None:
+        return _rerun_best(args, console, sweep, cluster, runs)
+    return _run(args, console, sweep, cluster, specs, runs)
+
+
+def _rerun_best(args: argparse.Namespace, console: Console, sweep: Sweep, cluster: str, grid: list[PlannedRun]) -> int:
+    """--rerun-best N --selection RULE: the grid's best settings with N new seeds, as one more job array."""
+    from benchsuite.sweep_rerun import new_seeds, rerun_specs
+
+    if args.rerun_best is None or args.selection is None:
+        raise ConfigError(
+            "--rerun-best N and --selection RULE go together: the rule chooses each entry's best setting on "
+            "validation, and N new seeds rerun it (e.g. --rerun-best 3 --selection best-val-worst-group)."
+        )
+    seeds = new_seeds(sweep.seeds, args.rerun_best)
+    specs = rerun_specs(grid, Path(args.results), args.selection, seeds)
+    settings = len({spec.bindings[1:] for spec in specs})
+    console.print(
+        f"sweep '{sweep.name}': rerun of the best setting by {args.selection} of each entry ({settings} setting(s)) "
+        f"with the new seeds {', '.join(map(str, seeds))} (the grid's: {', '.join(map(str, sweep.seeds))})"
+    )
+    rerun = copy.copy(sweep)  # the same executor settings; its own submitit folder
+    rerun.name = f"{sweep.name}-rerun-{args.selection}"
+    return _run(args, console, rerun, cluster, specs, plan(specs))
+
+
+def _run(args, console: Console, sweep: Sweep, cluster: str, specs, runs: list[PlannedRun]) -> int:
     if args.dry_run:
         for line in _lines(runs):
             print(line)

@@ -21,7 +21,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
-from benchsuite import checkpoints, distributed, records
+from benchsuite import checkpoints, distributed, records, rule_checkpoints
 from benchsuite.datasets.base import Batch, Split
 from benchsuite.errors import ConfigError
 from benchsuite.faults import kill_point
@@ -160,7 +160,8 @@ class Trainer:
     compile: compile the backbones with torch.compile (its measured effect on the CPU: benchmarks/README.md).
     channels_last: keep the weights, hence the activations, in channels_last memory format (faster convolutions
     on the CPU and on CUDA); the convolutions then sum in another order, so results differ slightly from a
-    run with it off.
+    run with it off. rule_checkpoints: also keep, for each selection rule that picks an epoch, the state of the
+    evaluation it would choose (rule_checkpoints.py; off by default, as it costs a model's weights per rule).
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
@@ -184,6 +185,7 @@ class Trainer:
         progress: bool = True,
         compile: bool = False,
         channels_last: bool = True,
+        rule_checkpoints: bool = False,
     ) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -197,6 +199,8 @@ class Trainer:
         self.progress = progress
         self.compile = compile
         self.channels_last = channels_last
+        #: keep the checkpoint of the evaluation each epoch-picking selection rule would choose (rule_checkpoints.py)
+        self.rule_checkpoints = rule_checkpoints
         self.generator = torch.Generator()
         #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
         self.run_dir: Path | None = None
@@ -266,6 +270,8 @@ class Trainer:
             if stage.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == stage.epochs):
                 last = stage.evaluate()
                 logged = {"stage": stage.name, "epoch": epoch + 1, "train_loss": mean_loss, "evaluation": last}
+                if self.rule_checkpoints and self.writes:
+                    rule_checkpoints.keep(self.run_dir, stage.name, epoch + 1, last, state)
             self._save_checkpoint(stage, state, index, epoch, logged)
             if logged is not None:
                 self._log(logged)

@@ -35,7 +35,8 @@ def _golden(results: Path) -> None:
         _toy10(0.90, 0.99, 0.60, 0.7, 0.6, 0.6),
     ]):
         write_run(results, "erm_toy", f"erm{seed}", dataset="Toy10", method="ERM", seed=seed,
-                  evaluations=[("train", 1, "ERM", _EARLY), ("train", 2, "ERM", metrics)])
+                  evaluations=[("train", 1, "ERM", _EARLY), ("train", 2, "ERM", metrics)],
+                  wall_time_s=(10.0, 40.0, 20.0)[seed], peak_memory={"cpu_rss_mib": (100.0, 300.0, 200.0)[seed]})
     good = write_run(results, "erm_toy", "truncated", dataset="Toy10", method="ERM", seed=7,
                      evaluations=[("train", 1, "ERM", _toy10(0, 0, 0, 0, 0, 0))])
     (good / "record.json").write_text((good / "record.json").read_text()[:100])
@@ -73,20 +74,29 @@ def golden(tmp_path: Path) -> Path:
 def test_golden_tables_from_hand_computed_values(golden):
     summary = generate(golden / "results", golden / "leaderboards")
     out = golden / "leaderboards"
-    assert summary.files == ["README.md", "Toy10.md", "Toy10.png", "Waterbirds.md", "Waterbirds.png"]
+    assert summary.files == [
+        "README.md", "Toy10.csv", "Toy10.md", "Toy10.png", "Toy10.tex",
+        "Waterbirds.csv", "Waterbirds.md", "Waterbirds.png", "Waterbirds.tex",
+    ]
 
     toy = (out / "Toy10.md").read_text()
     accuracy = markdown_table(toy, "Accuracy")
+    # 95% intervals: t(0.975, 2) = 4.3027 (a t table), half width 4.3027 * std / sqrt(3) = 2.4841 * std
     assert accuracy["ERM", "erm_toy"] == {
-        "method": "ERM", "source": "erm_toy", "top-1": "80.00 ± 10.00", "top-5": "97.00 ± 2.00",
-        # worst-group .1, .2, .6: mean .3; deviations -.2, -.1, .3: var (.04 + .01 + .09) / 2 = .07
-        "worst-group": "30.00 ± 26.46", "n": "3",
+        "method": "ERM", "source": "erm_toy", "top-1": "80.00 ± 10.00 [55.16, 104.84]",
+        "top-5": "97.00 ± 2.00 [92.03, 101.97]",
+        # worst-group .1, .2, .6: mean .3; deviations -.2, -.1, .3: var (.04 + .01 + .09) / 2 = .07; std .26458,
+        # half width 2.4841 * 26.458 = 65.72
+        "worst-group": "30.00 ± 26.46 [-35.72, 95.72]",
+        # wall times 10, 40, 20 s: median 20; peak host 100, 300, 200 MiB: the largest; no GPU recorded: no column
+        "time/run (s)": "20.0", "peak host (MiB)": "300", "n": "3",
     }
     background = markdown_table(toy, "Background benchmark")
     assert background["ERM", "erm_toy"] == {
-        "method": "ERM", "source": "erm_toy", "Original": "80.00 ± 10.00", "Only-FG": "50.00 ± 10.00",
-        "Mixed-Same": "90.00 ± 0.00", "Mixed-Rand": "60.00 ± 10.00", "Only-BG-T": "70.00 ± 10.00",
-        "BG-gap": "30.00 ± 10.00", "n": "3",
+        "method": "ERM", "source": "erm_toy", "Original": "80.00 ± 10.00 [55.16, 104.84]",
+        "Only-FG": "50.00 ± 10.00 [25.16, 74.84]", "Mixed-Same": "90.00 ± 0.00 [90.00, 90.00]",
+        "Mixed-Rand": "60.00 ± 10.00 [35.16, 84.84]", "Only-BG-T": "70.00 ± 10.00 [45.16, 94.84]",
+        "BG-gap": "30.00 ± 10.00 [5.16, 54.84]", "n": "3",
     }
     assert "No-FG" not in toy  # no run measured it: no column
     assert "(selection: last-epoch)" in toy.split("## Accuracy", 1)[1].splitlines()[0]
@@ -95,9 +105,11 @@ def test_golden_tables_from_hand_computed_values(golden):
     birds = (out / "Waterbirds.md").read_text()
     accuracy = markdown_table(birds, "Accuracy")
     assert "top-5" not in next(iter(accuracy.values()))  # two classes: no top-5 column
-    # .75 and .85: mean .8, sample std sqrt(2 * .05^2 / 1) = .0707
+    # .75 and .85: mean .8, sample std sqrt(2 * .05^2 / 1) = .0707; t(0.975, 1) = 12.706, half width
+    # 12.706 * 7.0711 / sqrt(2) = 63.53
     assert accuracy["SimCLR", "simclr_wb"] == {
-        "method": "SimCLR", "source": "simclr_wb", "top-1": "80.00 ± 7.07", "worst-group": "35.00 ± 7.07", "n": "2"
+        "method": "SimCLR", "source": "simclr_wb", "top-1": "80.00 ± 7.07 [16.47, 143.53]",
+        "worst-group": "35.00 ± 7.07 [-28.53, 98.53]", "n": "2"
     }
     assert accuracy["WCL (E_d)", "wcl_wb"]["top-1"] == "70.00"  # n = 1: no ±
     assert accuracy["WCL (E_b)", "wcl_wb"]["worst-group"] == "10.00"
@@ -109,8 +121,12 @@ def test_golden_tables_from_hand_computed_values(golden):
     order = [method for method, _ in accuracy]
     assert order.index("SimCLR") < order.index("WCL (E_d)") < order.index("WCL (E_b)")
     bias = markdown_table(birds, "Biased and debiased")
-    assert bias["SimCLR", "simclr_wb"]["biased"] == "96.00 ± 1.41"
-    assert bias["SimCLR", "simclr_wb"]["debiased"] == "60.00 ± 7.07"
+    assert bias["SimCLR", "simclr_wb"]["biased"] == "96.00 ± 1.41 [83.29, 108.71]"
+    assert bias["SimCLR", "simclr_wb"]["debiased"] == "60.00 ± 7.07 [-3.53, 123.53]"
+    # WCL is self-supervised: compared with SimCLR on seed 0 (.70 - .75 = -5 points), one pair: no interval
+    difference = markdown_table(birds, "Difference from the family reference")
+    assert difference["WCL (E_d)", "wcl_wb - SimCLR (simclr_wb)"]["top-1"] == "-5.00"
+    assert difference["WCL (E_b)", "wcl_wb - SimCLR (simclr_wb)"]["n"] == "1"
     assert "Background benchmark" not in birds and "No paper rows" not in birds
     assert "weights the groups by their training proportions" in birds
 
@@ -118,6 +134,8 @@ def test_golden_tables_from_hand_computed_values(golden):
     assert "python -m benchsuite leaderboard" in readme and "**last-epoch**" in readme
     assert "sample standard deviation (ddof = 1)" in readme
     assert "12 run folders: 6 used, 6 skipped." in readme
+    assert "best-val-worst-class | each run's evaluation" in readme  # the rules and the labels they read
+    assert "oracle-test-worst-group (ORACLE: reads test labels)" in readme
     assert "[Toy10.md](Toy10.md)" in readme and "[Waterbirds.png](Waterbirds.png)" in readme
     assert (out / "Toy10.png").read_bytes().startswith(b"\x89PNG")
 
@@ -147,7 +165,7 @@ def test_broken_records_are_skipped_and_named(golden, capsys):
     for run_id, reason in reasons.items():
         line = lines[f"  skipped {results / 'erm_toy' / run_id}"]
         assert reason in line, line
-    assert "Wrote 5 files" in printed
+    assert "Wrote 9 files" in printed
 
 
 def test_empty_or_missing_results_folder_is_one_clear_paragraph(tmp_path, capsys):
@@ -225,7 +243,7 @@ def test_setting_is_chosen_on_validation_then_seeds_averaged(tmp_path):
     table = markdown_table((tmp_path / "out" / "Toy2.md").read_text(), "Accuracy")
     (source, row), = [(source, row) for (method, source), row in table.items() if method == "ERM"]
     # lr 0.1 has the better validation top-1 (.80 against .71) although lr 0.01 tests better (.91 against .61)
-    assert row["top-1"] == "61.00 ± 1.41" and row["n"] == "2"
+    assert row["top-1"] == "61.00 ± 1.41 [48.29, 73.71]" and row["n"] == "2"
     assert source == "erm_sweep, `Trainer.lr = 0.1`, chosen by last-epoch among 2 settings"
 
 
@@ -295,7 +313,8 @@ def test_seeds_of_one_command_stay_one_setting_when_the_suite_gains_a_parameter(
         (folder / "record.json").write_text(json.dumps(record))
     generate(results, tmp_path / "out")
     row = markdown_table((tmp_path / "out" / "Toy2.md").read_text(), "Accuracy")["ERM", "erm_toy"]
-    assert (row["top-1"], row["n"]) == ("65.00 ± 7.07", "2")
+    # t(0.975, 1) = 12.706: half width 12.706 * 7.07 / sqrt(2) = 63.53
+    assert (row["top-1"], row["n"]) == ("65.00 ± 7.07 [1.47, 128.53]", "2")
 
 
 def test_a_full_disk_while_writing_the_pages_is_one_paragraph_and_the_old_pages_stay(golden, capsys, monkeypatch):

@@ -34,7 +34,7 @@ def test_index_reads_only_new_changed_and_removed_runs(tmp_path):
         _erm(results, f"r{seed}", seed, top1)
     first = run_index.update(results)
     assert (first.added, first.removed, first.unchanged) == (3, 0, 0)
-    parquet = results / run_index.INDEX_DIR / "runs.v2.parquet"
+    parquet = results / run_index.INDEX_DIR / "runs.v3.parquet"
     written = parquet.stat().st_mtime_ns
 
     again = run_index.update(results)
@@ -80,7 +80,7 @@ def test_a_run_that_finishes_leaves_the_skipped_list(tmp_path):
     assert done.added == 1 and done.runs["problem"].to_list() == [None]
 
 
-@pytest.mark.parametrize("damaged", ["runs.v2.parquet", "evaluations.v2.parquet"])
+@pytest.mark.parametrize("damaged", ["runs.v3.parquet", "evaluations.v3.parquet"])
 def test_a_damaged_index_is_rebuilt(tmp_path, damaged):
     results = tmp_path / "results"
     _erm(results, "r0", 0, 0.5)
@@ -116,12 +116,12 @@ def test_regeneration_shows_a_changed_record(tmp_path):
         _erm(results, f"r{seed}", seed, top1)
     generate(results, tmp_path / "out")
     table = markdown_table((tmp_path / "out" / "Toy.md").read_text(), "Accuracy")
-    assert table["ERM", "erm"]["top-1"] == "60.00 ± 14.14"
+    assert table["ERM", "erm"]["top-1"] == "60.00 ± 14.14 [-67.06, 187.06]"
     _erm(results, "r2", 2, 0.9)
     summary = generate(results, tmp_path / "out")
     assert summary.changed == 1
     table = markdown_table((tmp_path / "out" / "Toy.md").read_text(), "Accuracy")
-    assert table["ERM", "erm"]["top-1"] == "70.00 ± 20.00" and table["ERM", "erm"]["n"] == "3"
+    assert table["ERM", "erm"]["top-1"] == "70.00 ± 20.00 [20.32, 119.68]" and table["ERM", "erm"]["n"] == "3"
 
 
 def test_an_index_that_cannot_be_saved_still_gives_the_leaderboard(tmp_path, monkeypatch):

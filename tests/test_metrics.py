@@ -36,10 +36,20 @@ def test_top1_group_and_worst_group_by_hand() -> None:
     labels = torch.tensor([0, 1, 0, 2, 1, 2])
     groups = torch.tensor([0, 0, 0, 1, 2, 2])
     metrics = classification_metrics(logits, labels, groups, num_groups=3)
-    # top1 = 4 right of 6; group 0: 2/3, group 1: 1/1, group 2: 1/2; worst = 1/2; 3 classes: no top5
+    # top1 = 4 right of 6; group 0: 2/3, group 1: 1/1, group 2: 1/2; worst = 1/2; 3 classes: no top5;
+    # class 0: 1 of 2, class 1: 1 of 2, class 2: 2 of 2, worst class 1/2
     assert metrics == pytest.approx(
-        {"top1": 4 / 6, "group/0": 2 / 3, "group/1": 1.0, "group/2": 0.5, "worst_group": 0.5}
+        {"top1": 4 / 6, "group/0": 2 / 3, "group/1": 1.0, "group/2": 0.5, "worst_group": 0.5, "worst_class": 0.5}
     )
+
+
+def test_worst_class_reads_classes_not_groups() -> None:
+    # Two groups that each mix both classes: group accuracy 1/2 and 1/2, but class 0 is always right (2 of 2)
+    # and class 1 always wrong (0 of 2): worst class 0, worst group 1/2. A worst_class computed over the
+    # groups (or over the classes of the predictions) would say 1/2.
+    logits, labels, groups = prediction([0, 1, 0, 1], [True, False, True, False], [0, 0, 1, 1])
+    metrics = classification_metrics(logits, labels, groups, num_groups=2)
+    assert metrics["worst_group"] == 0.5 and metrics["worst_class"] == 0.0
 
 
 def test_top5_counts_rank_five_but_not_rank_six() -> None:
@@ -126,7 +136,8 @@ def test_no_derived_metrics_when_the_dataset_defines_none_or_splits_are_missing(
     test = prediction([0, 1], [True, False], [0, 1])
     metrics = split_metrics({"val": test, "test": test}, cifar_like)
     assert not {"biased", "debiased", "bg_gap"} & set(metrics)
-    assert set(metrics) == {f"{s}/{m}" for s in ("val", "test") for m in ("top1", "group/0", "group/1", "worst_group")}
+    kinds = ("top1", "group/0", "group/1", "worst_group", "worst_class")
+    assert set(metrics) == {f"{s}/{m}" for s in ("val", "test") for m in kinds}
 
     only_original = split_metrics({"original": test}, background_dataset())
     assert not {"biased", "debiased", "bg_gap"} & set(only_original)

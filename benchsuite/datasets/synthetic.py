@@ -436,3 +436,35 @@ class SyntheticTexture(_SyntheticDigits):
         splits["cue_aligned"] = textured(ink, labels, labels)
         splits["cue_conflict"] = textured(ink, labels, _other_key(labels, 10, generator))
         return splits
+
+
+def unbiased_digits(n: int, image_size: int, seed: int) -> tuple[Tensor, Tensor]:
+    """n images of the training pool's digits, labelled by digit, with every cue independent of the label: the
+    pretraining source of the embedded benchmarks (benchsuite/pretraining.py).
+
+    Each digit is white or filled with one of the ten textures, on one of the ten background families, one of
+    Waterbirds' two places or plain gray, each drawn uniformly and independently of the digit. Only training-pool
+    digits are used, so no validation or test digit of any benchmark is ever seen. Returns (uint8 images
+    (n, 3, size, size), labels (n,)).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    images, labels = _digit_pools(0)["train"]  # the benchmarks' own pools (their dataset seed 0)
+    index = torch.randint(len(labels), (n,), generator=generator)
+    ink = _place_digits(images[index], image_size, _SyntheticDigits.digit_scale, generator)
+    families, places = _ten_families(noise=0.05), SyntheticWaterbirds._PLACES
+
+    def one_of(*options: Tensor) -> Tensor:
+        choice = torch.randint(len(options), (n,), generator=generator).view(n, 1, 1, 1)
+        return torch.stack(options).gather(0, choice.expand(1, *options[0].shape)).squeeze(0)
+
+    keys = torch.randint(10, (n,), generator=generator)
+    gray = 0.5 + 0.03 * torch.randn(n, 3, image_size, image_size, generator=generator)
+    background = one_of(
+        families.draw(keys, image_size, generator),
+        places.draw(torch.randint(2, (n,), generator=generator), image_size, generator),
+        gray,
+    )
+    textures = _ten_families(noise=0.03).draw(torch.randint(10, (n,), generator=generator), image_size, generator)
+    foreground = one_of(_white(n, image_size, generator).contiguous(), textures)
+    composed, _ = _compose(ink, foreground, background)
+    return composed, labels[index].clone()

@@ -16,13 +16,14 @@ import polars as pl
 
 from benchsuite import records
 from benchsuite.errors import ConfigError
+from benchsuite.leaderboard import exports, tables
 from benchsuite.leaderboard import index as run_index
+from benchsuite.leaderboard.compare import annotate
 from benchsuite.leaderboard.pages import MARKER, Page, dataset_page, file_stem, readme
 from benchsuite.leaderboard.plots import bias_plot
 from benchsuite.leaderboard.reported import reported_for
 from benchsuite.leaderboard.rules import Rule, rule_named
 from benchsuite.leaderboard.selection import ENTRY, Selection, select
-from benchsuite.leaderboard.tables import row_rank
 
 
 @dataclass
@@ -81,11 +82,29 @@ def _replace_folder(out: Path, written: Path) -> None:
         shutil.rmtree(old)
 
 
+#: the files a generation can write per dataset, by --format; markdown (and the plots) always
+FORMATS = ("md", "csv", "tex")
+
+
+def check_formats(formats: str) -> tuple[str, ...]:
+    """--format's comma-separated list, checked; md is always written (the README links the pages)."""
+    chosen = tuple(part.strip() for part in formats.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in FORMATS]
+    if unknown or not chosen:
+        raise ConfigError(
+            f"--format {formats!r}: {'unknown format ' + ', '.join(map(repr, unknown)) if unknown else 'no format'}; "
+            f"give a comma-separated list of {', '.join(FORMATS)} (e.g. --format md,csv,tex)."
+        )
+    return tuple(dict.fromkeys(("md", *chosen)))
+
+
 def generate(
-    results: Path, out: Path, selection: str = "last-epoch", command: str = "python -m benchsuite leaderboard"
+    results: Path, out: Path, selection: str = "last-epoch", command: str = "python -m benchsuite leaderboard",
+    formats: str = "md,csv,tex",
 ) -> Summary:
     """Write the leaderboards of `results` into `out` under the named selection rule; `command` is quoted."""
     rule = rule_named(selection)
+    written = check_formats(formats)
     out = Path(out)
     _check_results(results)
     _check_out(out)
@@ -115,12 +134,12 @@ def generate(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
-        pages = _write_pages(staging, chosen, rule, results / run_index.INDEX_DIR / "plots")
+        pages = _write_pages(staging, chosen, rule, results / run_index.INDEX_DIR / "plots", runs, written)
         commits = runs.filter(pl.col("problem").is_null()).group_by("commit").len().sort(
             ["len", "commit"], descending=[True, False], nulls_last=True
         ).rows()
         (staging / "README.md").write_text(
-            readme(command, source_commit(), rule, pages, len(runs), [p for _, p in skipped], commits)
+            readme(command, source_commit(), rule, pages, len(runs), [p for _, p in skipped], commits, written)
         )
         staging.chmod(0o755)
         files = sorted(path.name for path in staging.iterdir())
@@ -152,7 +171,13 @@ def _setting_texts(entries: pl.DataFrame, settings: pl.LazyFrame) -> list[str | 
     return texts
 
 
-def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None) -> list[Page]:
+#: the metrics that tables show, in the order of the CSV's columns
+SHOWN = tuple(dict.fromkeys(key for _, key in tables.ACCURACY + tables.BACKGROUND + tables.BIAS))
+
+
+def _write_pages(
+    folder: Path, chosen: Selection, rule: Rule, cache: Path | None, costs: pl.DataFrame, formats: tuple[str, ...]
+) -> list[Page]:
     pages = []
     entries_by_dataset = chosen.entries.partition_by("dataset", as_dict=True, maintain_order=True)
     runs_by_dataset = chosen.runs.partition_by("dataset", as_dict=True, maintain_order=True)
@@ -161,21 +186,32 @@ def _write_pages(folder: Path, chosen: Selection, rule: Rule, cache: Path | None
         entries = frame.to_dicts()
         runs = runs_by_dataset[(dataset,)]
         missing = unselectable.get((dataset,))
+        annotate(entries, runs, costs, [key for key in SHOWN if key in runs.columns])
         page = dataset_page(
             dataset, entries, missing.to_dicts() if missing is not None else [], reported_for(dataset), rule,
             runs["run"].n_unique(),
         )
         stem = file_stem(dataset)
         (folder / f"{stem}.md").write_text(page.text)
+        keys = [key for key in SHOWN if any(entry.get(f"{key}:n") for entry in entries)
+                or any(key in values for table in reported_for(dataset) for _, values in table.rows)]
+        if "csv" in formats:
+            (folder / f"{stem}.csv").write_text(
+                exports.to_csv(dataset, entries, reported_for(dataset), keys, rule.title)
+            )
+        if "tex" in formats:
+            (folder / f"{stem}.tex").write_text(
+                exports.to_latex(dataset, page.sections, entries, reported_for(dataset), rule.title)
+            )
         if page.plot:
             measured = sorted(
                 (entry for entry in entries if entry.get("biased:n") and entry.get("debiased:n")),
-                key=lambda entry: (*row_rank(entry["row"]), entry["experiment"]),
+                key=lambda entry: (*tables.row_rank(entry["row"]), entry["experiment"]),
             )
             both = {"biased", "debiased"} <= set(runs.columns)
             seeds = runs.select(*ENTRY[1:], "biased", "debiased").to_dicts() if both else []
             bias_plot(
-                folder / f"{stem}.png", f"{dataset}\ndebiased vs biased accuracy (selection: {rule.name})",
+                folder / f"{stem}.png", f"{dataset}\ndebiased vs biased accuracy (selection: {rule.title})",
                 measured, seeds, reported_for(dataset), cache,
             )
         pages.append(page)

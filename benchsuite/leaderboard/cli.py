@@ -23,6 +23,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--selection", default="last-epoch", choices=sorted(RULES), metavar="RULE",
         help=f"model selection rule: {', '.join(RULES)} (default: last-epoch)",
     )
+    parser.add_argument(
+        "--format", default="md,csv,tex", metavar="LIST",
+        help="files per dataset, comma-separated: md (always), csv, tex (default: md,csv,tex)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -30,10 +34,11 @@ def handle(args: argparse.Namespace) -> int:
     from benchsuite.leaderboard.build import generate
 
     command = (
-        f"python -m benchsuite leaderboard --results {args.results} --out {args.out} --selection {args.selection}"
+        f"python -m benchsuite leaderboard --results {args.results} --out {args.out} --selection {args.selection} "
+        f"--format {args.format}"
     )
     try:
-        summary = generate(Path(args.results), Path(args.out), args.selection, command)
+        summary = generate(Path(args.results), Path(args.out), args.selection, command, args.format)
     except OSError as error:  # a full disk or a lost permission: the old pages stay as they were (build.py)
         raise StorageError(storage_message(error.filename or args.out, error)) from None
     print(

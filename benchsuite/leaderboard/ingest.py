@@ -33,20 +33,30 @@ RUN_SCHEMA = {
     "seed": pl.Int64,
     "setting": pl.String,
     "commit": pl.String,
+    "family": pl.String,
+    "wall_time_s": pl.Float64,
+    "cpu_rss_mib": pl.Float64,
+    "gpu_mib": pl.Float64,
 }
 #: the fixed columns of the evaluations table (the run's facts repeated on each line, so that selection needs
 #: no join; `last` marks a row's last evaluation); every kept metric adds a Float64 column named by its key
 _LINE_SCHEMA = {
     "run": pl.String, "line": pl.Int64, "stage": pl.String, "epoch": pl.Int64, "row": pl.String,
-    "dataset": pl.String, "experiment": pl.String, "setting": pl.String, "seed": pl.Int64,
+    "dataset": pl.String, "experiment": pl.String, "setting": pl.String, "seed": pl.Int64, "rerun": pl.String,
 }
 EVAL_SCHEMA = {**_LINE_SCHEMA, "last": pl.Boolean}
 
-_KEPT_METRIC = re.compile(r"^(?:[^/\s]+/(?:top1|top5|worst_group)|biased|debiased|bg_gap)$")
+_KEPT_METRIC = re.compile(r"^(?:[^/\s]+/(?:top1|top5|worst_group|worst_class)|biased|debiased|bg_gap)$")
 _REQUIRED = ("dataset", "method", "seed", "gin_config", "metrics")
-#: gin lines that do not define a hyperparameter setting: the seed, and the bindings that run ids also leave out
-#: (how a run is displayed or how fast its images load)
-_NOT_SETTING = ("run.seed =", "run.seed=", *_PRESENTATION_ONLY)
+#: gin lines that do not define a hyperparameter setting: the seed, the mark of a rerun of the best setting (a
+#: rerun's runs are more seeds of the setting it reruns), and the bindings that run ids also leave out (how a
+#: run is displayed or how fast its images load)
+_NOT_SETTING = ("run.seed =", "run.seed=", "run.rerun_of =", "run.rerun_of=", *_PRESENTATION_ONLY)
+#: the method family of the suite's built-in methods, for records written before runs recorded their family
+_FAMILIES = {
+    **dict.fromkeys(("ERM", "JTT", "CLAD", "CLADPlus"), "supervised"),
+    **dict.fromkeys(("SimCLR", "DCL", "HCL", "WCL"), "self-supervised"),
+}
 
 
 class BrokenRun(ValueError):
@@ -161,6 +171,20 @@ def _evaluations(run: str, folder: Path, record: dict[str, Any]) -> list[dict[st
     ]
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _cost(record: dict[str, Any]) -> dict[str, float | None]:
+    """Wall time and peak memory as the run recorded them (null where a record has none)."""
+    memory = record.get("peak_memory") if isinstance(record.get("peak_memory"), dict) else {}
+    return {
+        "wall_time_s": _number(record.get("wall_time_s")),
+        "cpu_rss_mib": _number(memory.get("cpu_rss_mib")),
+        "gpu_mib": _number(memory.get("gpu_max_allocated_mib")),
+    }
+
+
 @dataclass
 class Ingested:
     """The runs and evaluations tables' rows for a batch of run folders."""
@@ -194,13 +218,15 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
         bindings = setting_bindings(record)
         setting = setting_id(bindings)
         settings[setting] = bindings
+        rerun = record.get("rerun_of")
         entry = {
             "experiment": run.split("/")[0], "dataset": str(record["dataset"]), "seed": record["seed"],
-            "setting": setting,
+            "setting": setting, "rerun": rerun if isinstance(rerun, str) else None,
         }
         runs.append({
             **facts, **entry, "problem": None, "method": str(record["method"]),
             "commit": git.get("commit") if isinstance(git.get("commit"), str) else None,
+            **_cost(record), "family": record.get("family") or _FAMILIES.get(str(record["method"])),
         })
         evaluations.extend({**row, **entry} for row in rows)
     metric_columns = sorted({key for row in evaluations for key in row} - set(_LINE_SCHEMA))

@@ -1,6 +1,11 @@
 """Model selection rules: which evaluation of each run, and which hyperparameter setting, a leaderboard shows.
 
-Kept apart from the polars query (selection.py) so that the command line can list them without importing it.
+Each rule says which labels it reads: class labels only (usable when the validation split has no group
+labels, SubpopBench's attribute-unknown setting), class and group labels of the validation split, or the
+test split's labels. A rule that reads test labels is an oracle (an upper bound, not a fair selection) and
+is marked as one wherever it is named (`Rule.title`).
+Kept apart from the polars query (selection.py) so that the command line and the Trainer (which keeps a
+checkpoint per epoch-picking rule) can list them without importing it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from dataclasses import dataclass
 from benchsuite.errors import ConfigError
 
 VALIDATION = "val"
+CLASS_ONLY = "class labels of the validation split"
+CLASS_AND_GROUP = "class and group labels of the validation split"
+TEST_LABELS = "class and group labels of the test split"
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,24 @@ class Rule:
     metric: str
     best_epoch: bool
     description: str
+    #: which labels the rule reads (one of CLASS_ONLY, CLASS_AND_GROUP, TEST_LABELS)
+    labels: str
+
+    @property
+    def oracle(self) -> bool:
+        return self.labels == TEST_LABELS
+
+    @property
+    def title(self) -> str:
+        """The rule's name as tables and files show it: oracles say so."""
+        return f"{self.name} (ORACLE: reads test labels)" if self.oracle else self.name
+
+
+def _best(what: str) -> str:
+    return (
+        f"each run's evaluation with the best {what} (the earliest on ties); where an experiment has several "
+        f"hyperparameter settings, the one with the best mean of that accuracy over its seeds"
+    )
 
 
 RULES = {
@@ -28,22 +54,32 @@ RULES = {
         Rule(
             "last-epoch", f"{VALIDATION}/top1", False,
             "each run's last evaluation; where an experiment has several hyperparameter settings, the one with "
-            "the best mean validation top-1 over its seeds",
+            "the best mean validation top-1 over its seeds", CLASS_ONLY,
         ),
         Rule(
             "best-val-worst-group", f"{VALIDATION}/worst_group", True,
-            "each run's evaluation with the best validation worst-group accuracy (the earliest on ties); where an "
-            "experiment has several hyperparameter settings, the one with the best mean of that accuracy over its "
-            "seeds",
+            _best("validation worst-group accuracy"), CLASS_AND_GROUP,
+        ),
+        Rule(
+            "best-val-worst-class", f"{VALIDATION}/worst_class", True,
+            _best("validation worst-class accuracy (no group labels needed)"),
+            CLASS_ONLY,
         ),
         Rule(
             "best-val-average", f"{VALIDATION}/top1", True,
-            "each run's evaluation with the best validation top-1 (average) accuracy (the earliest on ties); "
-            "where an experiment has several hyperparameter settings, the one with the best mean of that accuracy "
-            "over its seeds",
+            _best("validation top-1 (average) accuracy"), CLASS_ONLY,
+        ),
+        Rule(
+            "oracle-test-worst-group", "test/worst_group", True,
+            _best("test worst-group accuracy")
+            + "; an oracle: it selects on the numbers it reports, an upper bound for the other rules",
+            TEST_LABELS,
         ),
     )
 }
+
+#: the rules that pick an epoch of each run, for which a run can keep the chosen evaluation's checkpoint
+EPOCH_RULES = tuple(rule for rule in RULES.values() if rule.best_epoch)
 
 
 def rule_named(name: str) -> Rule:

@@ -5,6 +5,9 @@ experiment on one dataset. Its runs differ by seed and possibly by hyperparamete
 gin config without the seed). For each run the rule picks one evaluation of the final stage (the last one,
 or the best on validation); the setting with the best mean validation score over its seeds is chosen; the
 entry then reports the mean, sample std (ddof = 1) and count of each metric over that setting's seeds.
+Runs of a rerun of the best setting (`sweep --rerun-best`, `rerun` not null) take no part in choosing the
+setting; where the chosen setting has such runs, the entry reports those seeds only (the grid's seeds chose
+the setting, so their scores are biased upwards) and `rerun` names the rule the rerun was made for.
 Everything below is one lazy polars query over the index, whatever the number of runs.
 """
 
@@ -23,8 +26,8 @@ ENTRY = ("dataset", "experiment", "row")
 @dataclass
 class Selection:
     """entries: one row per entry with `<metric>:mean`, `<metric>:std`, `<metric>:n` columns, `n` (seeds),
-    `setting`, `candidates` (every setting compared, best first), `settings` (how many) and `ranked` (whether
-    validation could rank them);
+    `setting`, `candidates` (every setting compared, best first), `settings` (how many), `ranked` (whether
+    validation could rank them) and `rerun` (the rule of the rerun whose seeds are shown, else null);
     runs: the chosen evaluation of every run of the chosen settings; unselectable: per entry, the runs that
     had no validation score under a best-validation rule and were left out."""
 
@@ -56,7 +59,8 @@ def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
     # that can change from one call to the next, and the last bit of a mean can move a cell's rounding or a
     # setting's rank (the optimizer drops a sort before a plain mean, so the lists are explicit).
     best = (
-        chosen.group_by(*ENTRY, "setting").agg(score=score.drop_nulls().sort(), seeds=pl.len())
+        chosen.filter(pl.col("rerun").is_null())
+        .group_by(*ENTRY, "setting").agg(score=score.drop_nulls().sort(), seeds=pl.len())
         .with_columns(pl.col("score").list.mean())
         .sort(["score", "seeds", "setting"], descending=[True, True, False], nulls_last=True)
         .group_by(ENTRY, maintain_order=True)
@@ -65,8 +69,10 @@ def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
             ranked=pl.col("score").first().is_not_null(),
         )
     )
-    kept = chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"]).with_columns(
-        pl.col(metrics).fill_nan(None)
+    kept = (
+        chosen.join(best.select(*ENTRY, "setting"), on=[*ENTRY, "setting"])
+        .filter(pl.col("rerun").is_not_null() == pl.col("rerun").is_not_null().any().over(ENTRY))
+        .with_columns(pl.col(metrics).fill_nan(None))
     )
     kept, best, unselectable = pl.collect_all([kept.sort(*ENTRY, "seed", "run"), best, unselectable.sort(ENTRY)])
     stats = [
@@ -79,8 +85,11 @@ def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
         )
     ]
     entries = (
-        kept.group_by(ENTRY).agg(pl.len().alias("n"), *(pl.col(name).drop_nulls().sort() for name in metrics))
-        .select(*ENTRY, "n", *stats)
+        kept.group_by(ENTRY).agg(
+            pl.len().alias("n"), pl.col("rerun").drop_nulls().min(),
+            *(pl.col(name).drop_nulls().sort() for name in metrics),
+        )
+        .select(*ENTRY, "n", "rerun", *stats)
         .join(best, on=list(ENTRY))
         .sort(ENTRY)
     )

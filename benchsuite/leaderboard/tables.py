@@ -1,8 +1,10 @@
 """Markdown tables of one dataset's entries: accuracy (WCL Tables 1-2), the background benchmark (CLAD's
 tables) and biased / debiased accuracy, with the papers' rows beside the measured ones.
 
-Measured cells are mean ± sample std (ddof = 1) over seeds, in percent (BG-gap in points); a cell whose
-metric is missing from some of the entry's runs says on how many it rests.
+Measured cells are mean ± sample std (ddof = 1) over seeds, in percent (BG-gap in points), then the 95%
+Student-t interval of the mean in brackets, and † where the paired difference from the family reference
+excludes zero (compare.py); a cell whose metric is missing from some of the entry's runs says on how many it
+rests. The accuracy table also gives each entry's cost: median wall time per run and peak memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ BACKGROUND = (
     ("Mixed-Rand", "mixed_rand/top1"), ("Only-BG-T", "only_bg_t/top1"), ("No-FG", "no_fg/top1"), ("BG-gap", "bg_gap"),
 )
 BIAS = (("biased", "biased"), ("debiased", "debiased"))
+COST = (
+    ("time/run (s)", "cost:wall_time_s"), ("peak host (MiB)", "cost:cpu_rss_mib"), ("peak GPU (MiB)", "cost:gpu_mib"),
+)
+#: the mark of a cell whose paired difference from the family reference excludes zero
+MARK = "†"
 
 
 @dataclass(frozen=True)
@@ -34,33 +41,83 @@ class Line:
     measured: bool
 
 
-def _two_decimals(value: float) -> str:
+def two_decimals(value: float) -> str:
     text = f"{value:.2f}"
     return "0.00" if text == "-0.00" else text  # a BG-gap of -0.001 points is no gap, not a negative zero
 
 
-def percent(mean: float | None, std: float | None, count: int, seeds: int) -> str:
+def percent(
+    mean: float | None, std: float | None, count: int, seeds: int,
+    low: float | None = None, high: float | None = None, marked: bool = False,
+) -> str:
     if mean is None:
         return "-"
-    text = _two_decimals(100 * mean)
+    text = two_decimals(100 * mean)
     if std is not None and count > 1:
-        text += f" ± {_two_decimals(100 * std)}"
+        text += f" ± {two_decimals(100 * std)}"
+    if low is not None and high is not None:
+        text += f" [{two_decimals(100 * low)}, {two_decimals(100 * high)}]"
     if count != seeds:
         text += f" (n={count})"
-    return text
+    return text + (MARK if marked else "")
 
 
-def measured_line(entry: dict[str, Any], columns: tuple[tuple[str, str], ...], rule: str) -> Line:
+def _signed(value: float) -> str:
+    text = two_decimals(value)
+    return text if text.startswith("-") or text == "0.00" else f"+{text}"
+
+
+def difference(paired: Any) -> str:
+    """A paired difference (compare.Paired) in points: "+2.31 [0.52, 4.10]†"; "-" without one."""
+    if paired is None:
+        return "-"
+    text = _signed(100 * paired.mean)
+    if paired.low is not None:
+        text += f" [{_signed(100 * paired.low)}, {_signed(100 * paired.high)}]"
+    return text + (MARK if paired.marked else "")
+
+
+def _cost(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if key == "cost:wall_time_s" else f"{value:.0f}"
+
+
+def measured_source(entry: dict[str, Any], rule: str) -> str:
+    """Where an entry's numbers come from: its experiment, the chosen setting and how, and a rerun's seeds."""
     source = entry["experiment"]
     if entry["settings"] > 1:
         how = f"by {rule}" if entry["ranked"] else "by setting id: no validation score ranked them"
         named = entry.get("setting_text") or f"setting {entry['setting']}"
         source += f", {named}, chosen {how} among {entry['settings']} settings"
-    cells = {
-        key: percent(entry.get(f"{key}:mean"), entry.get(f"{key}:std"), entry.get(f"{key}:n") or 0, entry["n"])
-        for _, key in columns
-    }
-    return Line(entry["row"], source, cells, str(entry["n"]), measured=True)
+    if entry.get("rerun"):
+        seeds = ", ".join(map(str, entry.get("seeds") or []))
+        source += f"; seeds {seeds} of a rerun of the setting chosen by {entry['rerun']} (the grid's seeds not shown)"
+    return source
+
+
+def measured_line(entry: dict[str, Any], columns: tuple[tuple[str, str], ...], rule: str) -> Line:
+    cells = {}
+    for _, key in columns:
+        if key.startswith("cost:"):
+            cells[key] = _cost(key, entry.get(key))
+            continue
+        paired = entry.get(f"{key}:diff")
+        cells[key] = percent(
+            entry.get(f"{key}:mean"), entry.get(f"{key}:std"), entry.get(f"{key}:n") or 0, entry["n"],
+            entry.get(f"{key}:low"), entry.get(f"{key}:high"), paired is not None and paired.marked,
+        )
+    return Line(entry["row"], measured_source(entry, rule), cells, str(entry["n"]), measured=True)
+
+
+def difference_line(entry: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> Line | None:
+    """The paired differences of an entry from its family reference, or None for a reference or no family."""
+    if not entry.get("reference"):
+        return None
+    pairs = [entry.get(f"{key}:diff") for _, key in columns]
+    cells = {key: difference(paired) for (_, key), paired in zip(columns, pairs, strict=True)}
+    count = max((paired.n for paired in pairs if paired is not None), default=0)
+    return Line(entry["row"], f"{entry['experiment']} - {entry['reference']}", cells, str(count), measured=True)
 
 
 def reported_lines(tables: tuple[Reported, ...], columns: tuple[tuple[str, str], ...]) -> list[Line]:

@@ -7,9 +7,9 @@ earlier stage's outcome (JTT's error set) computes it between two yields.
 
 Two families share most of their code:
 - `SupervisedMethod`: backbone + linear classifier, evaluated by that classifier;
-- `RepresentationMethod`: encoder(s) + projection head(s) trained without labels, evaluated by the linear
-  probe on frozen features (evaluation.LinearProbe); `probed_encoders` names what is evaluated, so a method
-  with two encoders (WCL) reports two rows.
+- `RepresentationMethod`: encoder(s) + projection head(s) trained without labels, evaluated on frozen
+  features by a converged linear probe and a kNN (evaluation.FrozenEncoderEvaluation); `probed_encoders`
+  names what is evaluated, so a method with two encoders (WCL) reports two rows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from benchsuite import distributed
 from benchsuite.augment import ContrastiveAugment, normalize
 from benchsuite.backbones import Backbone, projection_head
 from benchsuite.datasets.base import Batch, Dataset
-from benchsuite.evaluation import LinearProbe, evaluate_classifier
+from benchsuite.evaluation import FrozenEncoderEvaluation, evaluate_classifier
 from benchsuite.trainer import Evaluation, Stage, Trainer
 
 BackboneFactory = Callable[[], Backbone]
@@ -37,6 +37,8 @@ class Method(nn.Module, abc.ABC):
     registered_name: ClassVar[str]
     #: the label of the method's row in leaderboards; defaults to the registered name
     display_name: ClassVar[str | None] = None
+    #: the leaderboard compares each method with its family's reference (ERM or SimCLR); recorded in record.json
+    family: ClassVar[str | None] = None
 
     @property
     def label(self) -> str:
@@ -61,6 +63,10 @@ class Method(nn.Module, abc.ABC):
         """Method-specific facts for the run record (JTT: T, lambda_up, the error set's size)."""
         return {}
 
+    def evaluation_details(self) -> dict[str, str]:
+        """What produces the metrics of this method's evaluations, for the run record."""
+        return {"evaluate": f"{type(self).__name__}.evaluate"}
+
     def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
         evaluation: Evaluation = {}
         for stage in self.stages(dataset, trainer):
@@ -73,6 +79,8 @@ class Method(nn.Module, abc.ABC):
 
 class SupervisedMethod(Method):
     """A backbone with a linear classifier on its features, trained on labels."""
+
+    family = "supervised"
 
     def setup(self, backbone: BackboneFactory, dataset: Dataset) -> None:
         self.encoder = backbone()
@@ -87,20 +95,28 @@ class SupervisedMethod(Method):
         self.train()
         return {self.label: metrics}
 
+    def evaluation_details(self) -> dict[str, str]:
+        return {"classifier": "the method's own linear classifier on its backbone"}
+
 
 class RepresentationMethod(Method):
     """Encoders trained without labels and evaluated by a linear probe on their frozen features."""
+
+    family = "self-supervised"
 
     def probed_encoders(self) -> dict[str, nn.Module]:
         """Row label -> encoder whose features the probe evaluates."""
         return {self.label: self.encoder}
 
     def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        probe = LinearProbe()
+        evaluation = FrozenEncoderEvaluation()
         return {
-            label: probe(encoder, dataset, trainer.device, trainer.eval_batch_size)
+            label: evaluation(encoder, dataset, trainer.device, trainer.eval_batch_size)
             for label, encoder in self.probed_encoders().items()
         }
+
+    def evaluation_details(self) -> dict[str, str]:
+        return FrozenEncoderEvaluation().describe()
 
 
 class TwoViewMethod(RepresentationMethod):
