@@ -113,6 +113,7 @@ def run(
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
     fresh: bool = False,
+    owner: ownership.Ownership,
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
@@ -122,6 +123,7 @@ def run(
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
+    owner: the run folder's lock (ownership.py), taken by rank 0 once the data and the method are built.
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
@@ -146,25 +148,7 @@ def run(
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
         return {"status": "finished", "metrics": method.fit(dataset, trainer)}
-    owner = ownership.Ownership(run_dir)
-    owner.acquire()  # creates the folder; RunOwned if a live process has it
-    try:
-        return _run_owned(method, dataset, backbone, trainer, seed, run_dir, provenance, owner)
-    finally:
-        owner.release()
-
-
-def _run_owned(
-    method: Method,
-    dataset: Dataset,
-    backbone: BackboneFactory,
-    trainer: Trainer,
-    seed: int,
-    run_dir: Path,
-    provenance: dict[str, Any] | None,
-    owner: ownership.Ownership,
-) -> dict[str, Any]:
-    """The part of `run` in the owned run folder: the records around `method.fit`."""
+    owner.acquire()  # creates the folder; RunOwned if a live process has it (`execute` releases it)
     kill_point("run.owned")
     _remove_partial_writes(run_dir)
     resumes = records.count_resume(run_dir)
@@ -255,8 +239,9 @@ def execute(
         if problem is not None:
             records.notice(f"{run_dir / records.RECORD} is malformed ({problem}); this run rewrites it.")
         provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
+        owner = ownership.Ownership(run_dir)
         try:
-            record = run(run_dir=run_dir, provenance=provenance, fresh=force)
+            record = run(run_dir=run_dir, provenance=provenance, fresh=force, owner=owner)
         except (ValueError, RuntimeError) as error:
             if "Required bindings" not in str(error):
                 raise
@@ -264,6 +249,8 @@ def execute(
                 f"{str(error).splitlines()[0]} Bind run.method, run.dataset and run.backbone in a gin file "
                 f"(gin/base.gin shows how). {config.registered_choices()}"
             ) from None
+        finally:
+            owner.release()  # nothing to do where it was never taken: bad input, the processes other than rank 0
         return Outcome(run_dir, record, already_finished=False)
     finally:
         gin.clear_config()
