@@ -7,8 +7,9 @@ rewrites every HEARTBEAT_S seconds. Another process on the same config finds the
 RunOwned (exit status 3), saying who owns the run and since when; a sweep lists the run as running
 elsewhere and does not submit it.
 
-A lock is stale, and is taken over, when its process is gone (same host: the pid is not running) or its
-heartbeat is older than STALE_AFTER_S (any host: a dead node stops the heartbeat). Taking over goes
+A lock is stale, and is taken over, when its process is gone (same host: the pid is not running), when it
+is this SLURM job's own from before a requeue (same SLURM_JOB_ID: preempted, requeued, maybe on another
+node), or when its heartbeat is older than STALE_AFTER_S (any host: a dead node stops the heartbeat). Taking over goes
 through a second O_EXCL file, owner.json.takeover, so that of two processes finding the same stale lock
 only one replaces it.
 """
@@ -43,9 +44,12 @@ class Owner:
     started_at: str
     heartbeat: float
     token: str
+    #: SLURM_JOB_ID of the owner's job, None outside SLURM
+    slurm_job: str | None = None
 
     def describe(self) -> str:
-        return f"host {self.host}, pid {self.pid}, since {self.started_at}"
+        job = f", SLURM job {self.slurm_job}" if self.slurm_job else ""
+        return f"host {self.host}, pid {self.pid}{job}, since {self.started_at}"
 
 
 def read_owner(run_dir: Path) -> Owner | None:
@@ -77,6 +81,8 @@ def stale_reason(owner: Owner | None, lock: Path, now: float | None = None) -> s
         return f"it is incomplete and {age:.0f} s old" if age > HEARTBEAT_S else None
     if owner.host == socket.gethostname() and not _process_running(owner.pid):
         return f"process {owner.pid} is not running on {owner.host}"
+    if owner.slurm_job is not None and owner.slurm_job == os.environ.get("SLURM_JOB_ID"):
+        return f"it is this SLURM job's ({owner.slurm_job}), from before it was requeued"
     if now - owner.heartbeat > STALE_AFTER_S:
         return f"its last heartbeat is {now - owner.heartbeat:.0f} s old"
     return None
@@ -117,6 +123,7 @@ class Ownership:
             started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             heartbeat=time.time(),
             token=uuid.uuid4().hex,
+            slurm_job=os.environ.get("SLURM_JOB_ID"),
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
