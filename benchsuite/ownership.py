@@ -8,10 +8,10 @@ RunOwned (exit status 3), saying who owns the run and since when; a sweep lists 
 elsewhere and does not submit it.
 
 A lock is stale, and is taken over, when its process is gone (same host: the pid is not running), when it
-is this SLURM job's own from before a requeue (same SLURM_JOB_ID: preempted, requeued, maybe on another
-node), or when its heartbeat is older than STALE_AFTER_S (any host: a dead node stops the heartbeat). Taking over goes
-through a second O_EXCL file, owner.json.takeover, so that of two processes finding the same stale lock
-only one replaces it.
+is this SLURM job's own from before a requeue (same SLURM_JOB_ID, a lower SLURM_RESTART_COUNT: preempted,
+requeued, maybe on another node), or when its heartbeat is older than STALE_AFTER_S (any host: a dead node
+stops the heartbeat). Taking over goes through a second O_EXCL file, owner.json.takeover, so that of two
+processes finding the same stale lock only one replaces it.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class Owner:
     started_at: str
     heartbeat: float
     token: str
-    #: SLURM_JOB_ID of the owner's job, None outside SLURM
+    #: SLURM_JOB_ID of the owner's job (None outside SLURM) and how often SLURM had requeued it
     slurm_job: str | None = None
+    slurm_restart: int = 0
 
     def describe(self) -> str:
         job = f", SLURM job {self.slurm_job}" if self.slurm_job else ""
@@ -70,6 +71,10 @@ def _process_running(pid: int) -> bool:
     return True
 
 
+def _slurm_restart() -> int:
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+
+
 def stale_reason(owner: Owner | None, lock: Path, now: float | None = None) -> str | None:
     """Why the lock (whose content is `owner`) is stale, or None while its owner is alive."""
     now = time.time() if now is None else now
@@ -81,7 +86,9 @@ def stale_reason(owner: Owner | None, lock: Path, now: float | None = None) -> s
         return f"it is incomplete and {age:.0f} s old" if age > HEARTBEAT_S else None
     if owner.host == socket.gethostname() and not _process_running(owner.pid):
         return f"process {owner.pid} is not running on {owner.host}"
-    if owner.slurm_job is not None and owner.slurm_job == os.environ.get("SLURM_JOB_ID"):
+    if owner.slurm_job is not None and owner.slurm_job == os.environ.get("SLURM_JOB_ID") and (
+        owner.slurm_restart < _slurm_restart()
+    ):
         return f"it is this SLURM job's ({owner.slurm_job}), from before it was requeued"
     if now - owner.heartbeat > STALE_AFTER_S:
         return f"its last heartbeat is {now - owner.heartbeat:.0f} s old"
@@ -124,6 +131,7 @@ class Ownership:
             heartbeat=time.time(),
             token=uuid.uuid4().hex,
             slurm_job=os.environ.get("SLURM_JOB_ID"),
+            slurm_restart=_slurm_restart(),
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

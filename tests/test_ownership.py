@@ -127,12 +127,17 @@ def test_two_runs_of_one_config_at_once_one_finishes_the_other_says_who_owns_it(
 def test_a_requeued_slurm_job_takes_over_its_own_lock_from_another_node(tmp_path, monkeypatch):
     # a preempted job's process was killed on node-a; SLURM requeues the same job id, here on another node:
     # without this, the requeued job would be refused until the old heartbeat went stale
-    _write_lock(tmp_path, host="node-a", pid=1, slurm_job="4242")
+    _write_lock(tmp_path, host="node-a", pid=1, slurm_job="4242", slurm_restart=0)
     monkeypatch.setenv("SLURM_JOB_ID", "4243")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
     with pytest.raises(RunOwned, match="host node-a, pid 1, SLURM job 4242, since"):
         ownership.Ownership(tmp_path).acquire()  # another job's lock is kept
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    with pytest.raises(RunOwned):  # the same job, not requeued: a second run inside one allocation
+        ownership.Ownership(tmp_path).acquire()
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
     owner = ownership.Ownership(tmp_path)
     owner.acquire()
-    assert owner.owns() and ownership.read_owner(tmp_path).slurm_job == "4242"
+    assert owner.owns() and (ownership.read_owner(tmp_path).slurm_job, owner.owner.slurm_restart) == ("4242", 1)
     owner.release()
