@@ -37,6 +37,12 @@ def save(run_dir: Path, checkpoint: dict[str, Any]) -> None:
     write(run_dir / records.CHECKPOINT, checkpoint, "checkpoint", keep_previous=run_dir / records.PREVIOUS_CHECKPOINT)
 
 
+def drop_previous(run_dir: Path) -> None:
+    """Delete checkpoint.previous.pt once the run has finished: a finished run is not resumed, and the copy
+    would double the disk a sweep's checkpoints take."""
+    (run_dir / records.PREVIOUS_CHECKPOINT).unlink(missing_ok=True)
+
+
 def _load(path: Path, mmap: bool = False) -> tuple[dict[str, Any] | None, str | None]:
     """The checkpoint in `path` and None, or None and why it does not load (None, None when missing)."""
     if not path.exists():

@@ -178,6 +178,7 @@ def run(
     try:
         evaluation = method.fit(dataset, trainer)
         record |= {"status": "finished", "metrics": evaluation, "error": None}
+        checkpoints.drop_previous(run_dir)
     except (KeyboardInterrupt, Terminated) as error:
         number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
         record |= {"status": "interrupted", "metrics": {}, "error": f"stopped by {SIGNAL_NAMES[number]}"}

@@ -64,6 +64,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_good_one_and_the_run_res
     monkeypatch.undo()
     assert main(["run", *ARGS, "--results", str(tmp_path)]) == 0  # space freed: the same command resumes
     assert records.read_record(run_dir)["resumes"] == 1
+    assert not (run_dir / records.PREVIOUS_CHECKPOINT).exists()  # a finished run keeps one checkpoint, not two
 
 
 @pytest.mark.slow
