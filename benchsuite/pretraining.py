@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import gin
@@ -54,9 +55,9 @@ class EmbeddedPretraining:
 
     def __init__(
         self,
-        images: int = 10000,
+        images: int = 5000,
         image_size: int = 32,
-        epochs: int = 10,
+        epochs: int = 6,
         batch_size: int = 128,
         lr: float = 1e-3,
         seed: int = 0,
@@ -90,21 +91,20 @@ class EmbeddedPretraining:
         file.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(file) + ".lock"):
             if not file.exists():
-                state = self.train(type(backbone)(**backbone.config, pretrained=None))  # not itself pretrained
+                state = self.train(lambda: type(backbone)(**backbone.config, pretrained=None))
                 temporary = file.with_suffix(f".{os.getpid()}.tmp")
                 torch.save(state, temporary)
                 os.replace(temporary, file)
         backbone.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
         return self.describe(backbone)
 
-    def train(self, backbone: nn.Module) -> dict[str, Tensor]:
-        """Train `backbone` (freshly built) with a linear head on the pretraining images; its state dict."""
+    def train(self, make_backbone: Callable[[], nn.Module]) -> dict[str, Tensor]:
+        """Train a backbone from `make_backbone` (not itself pretrained) with a linear head on the pretraining
+        images; its state dict. Every random draw comes from the recipe's seed, none from the caller's state."""
         settings = self.settings
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings["seed"])
-            for module in backbone.modules():  # a fresh initialisation from the recipe's seed, not the caller's
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
+            backbone = make_backbone()
             head = nn.Linear(backbone.feature_dim, 10)
         images, labels = unbiased_digits(settings["images"], settings["image_size"], settings["seed"])
         model = nn.Sequential(backbone, head)

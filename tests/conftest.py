@@ -11,9 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 GIN = REPO / "gin"
 
 #: Bindings that make any experiment on an embedded benchmark run in seconds: 16 px images, a few hundred
-#: of them, one epoch of the narrow CNN, a two-epoch probe.
+#: of them, one epoch of the narrow CNN started from a pretraining of one epoch on 64 images, a two-epoch probe.
 TINY = [
     "SmallCNN.width = 8",
+    "EmbeddedPretraining.images = 64",
+    "EmbeddedPretraining.epochs = 1",
+    "EmbeddedPretraining.image_size = 16",
+    "EmbeddedPretraining.batch_size = 32",
     "Trainer.epochs = 1",
     "Trainer.batch_size = 32",
     "Trainer.progress = False",

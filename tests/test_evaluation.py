@@ -159,7 +159,7 @@ def test_an_unconverged_probe_raises_instead_of_reporting():
     generator = torch.Generator().manual_seed(4)
     labels = {name: torch.randint(0, 5, (300,), generator=generator) for name in ("train", "val", "test")}
     features = {name: torch.randn(len(y), 20, generator=generator) for name, y in labels.items()}
-    with pytest.raises(ProbeNotConverged, match="LogisticProbe.max_iter = 2"):
+    with pytest.raises(ProbeNotConverged, match=r"LogisticProbe\.max_iter = 2"):
         LogisticProbe(max_iter=2)(features, _Features(labels, 5))
 
 

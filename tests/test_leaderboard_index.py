@@ -34,7 +34,7 @@ def test_index_reads_only_new_changed_and_removed_runs(tmp_path):
         _erm(results, f"r{seed}", seed, top1)
     first = run_index.update(results)
     assert (first.added, first.removed, first.unchanged) == (3, 0, 0)
-    parquet = results / run_index.INDEX_DIR / "runs.v3.parquet"
+    parquet = results / run_index.INDEX_DIR / "runs.v4.parquet"
     written = parquet.stat().st_mtime_ns
 
     again = run_index.update(results)
@@ -80,7 +80,7 @@ def test_a_run_that_finishes_leaves_the_skipped_list(tmp_path):
     assert done.added == 1 and done.runs["problem"].to_list() == [None]
 
 
-@pytest.mark.parametrize("damaged", ["runs.v3.parquet", "evaluations.v3.parquet"])
+@pytest.mark.parametrize("damaged", ["runs.v4.parquet", "evaluations.v4.parquet"])
 def test_a_damaged_index_is_rebuilt(tmp_path, damaged):
     results = tmp_path / "results"
     _erm(results, "r0", 0, 0.5)

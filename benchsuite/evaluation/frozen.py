@@ -3,7 +3,8 @@ probe and a kNN read them.
 
 `FrozenEncoderEvaluation.probe` selects the probe: the converged `LogisticProbe` by default, the authors'
 epoch-based `LinearProbe` in the paper-scale protocol files (gin/protocols/authors_probe.gin).
-`FrozenEncoderEvaluation.knn = False` turns the kNN off (`KNNEvaluation.k` and `.temperature` configure it). `describe()` goes into every run record.
+`FrozenEncoderEvaluation.knn = False` turns the kNN off (`KNNEvaluation.k` and `.temperature` configure
+it). `describe()` goes into every run record.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import polars as pl
 
 from benchsuite import records
 from benchsuite.errors import ConfigError
-from benchsuite.leaderboard import exports, tables
+from benchsuite.leaderboard import exports, orderings, tables
 from benchsuite.leaderboard import index as run_index
 from benchsuite.leaderboard.compare import annotate
 from benchsuite.leaderboard.pages import MARKER, Page, dataset_page, file_stem, readme
@@ -24,6 +24,7 @@ from benchsuite.leaderboard.plots import bias_plot
 from benchsuite.leaderboard.reported import reported_for
 from benchsuite.leaderboard.rules import Rule, rule_named
 from benchsuite.leaderboard.selection import ENTRY, Selection, select
+from benchsuite.leaderboard.severity import severity_axes, severity_plot, severity_table
 
 
 @dataclass
@@ -138,9 +139,10 @@ def generate(
         commits = runs.filter(pl.col("problem").is_null()).group_by("commit").len().sort(
             ["len", "commit"], descending=[True, False], nulls_last=True
         ).rows()
-        (staging / "README.md").write_text(
-            readme(command, source_commit(), rule, pages, len(runs), [p for _, p in skipped], commits, written)
-        )
+        sections = (*_severity_sections(staging, chosen, runs, rule), _orderings_section(chosen, rule))
+        (staging / "README.md").write_text(readme(
+            command, source_commit(), rule, pages, len(runs), [p for _, p in skipped], commits, written, sections
+        ))
         staging.chmod(0o755)
         files = sorted(path.name for path in staging.iterdir())
         _replace_folder(out, staging)
@@ -148,6 +150,37 @@ def generate(
         if staging.exists():
             shutil.rmtree(staging)
     return Summary(out, rule.name, len(runs), used, skipped, index.added, index.removed, files, index.note)
+
+
+def _severity_sections(folder: Path, chosen: Selection, runs: pl.DataFrame, rule: Rule) -> list[str]:
+    """A plot and a table per dataset whose variants differ in one bias parameter (severity.py)."""
+    sections = []
+    for axis in severity_axes(chosen.runs, runs):
+        title = f"{axis.dataset}: worst-group accuracy against {axis.parameter} (selection: {rule.title})"
+        severity_plot(folder / f"{axis.stem}.png", axis, title)
+        sections.append(
+            f"## Bias severity on {axis.dataset}\n\nWorst-group test accuracy (%) against `{axis.dataset}."
+            f"{axis.parameter}`, one line per method: the mean over seeds, with the seeds' range as a band (plot) "
+            f"and mean ± std (n) in the table; selection: {rule.title}.\n\n"
+            f"![worst-group accuracy against {axis.parameter}]({axis.stem}.png)\n\n{severity_table(axis)}"
+        )
+    return sections
+
+
+def _orderings_section(chosen: Selection, rule: Rule) -> str:
+    verdicts = [
+        verdict
+        for (dataset,), frame in sorted(chosen.runs.partition_by("dataset", as_dict=True).items())
+        for verdict in orderings.check(dataset, frame)
+    ]
+    head = (
+        "## The papers' orderings\n\nEach ordering a paper reports, checked on every benchmark where both methods "
+        f"ran (selection: {rule.title}): the paired difference over the seeds both have (mean of the per-seed "
+        "differences, in points, with its 95% Student-t interval). It holds where the interval lies above 0, is "
+        "reversed where it lies below, and is unresolved where it holds 0."
+    )
+    body = orderings.orderings_table(verdicts) if verdicts else "No pair of methods to compare."
+    return f"{head}\n\n{body}"
 
 
 #: bindings named in a table cell for a chosen setting; more are summarised as "..."

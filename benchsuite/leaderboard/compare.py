@@ -70,7 +70,7 @@ def paired(values: dict[int, float], reference: dict[int, float]) -> Paired | No
     return Paired(len(seeds), mean, *(bounds or (None, None)))
 
 
-def _shared_ending(a: str, b: str) -> int:
+def shared_ending(a: str, b: str) -> int:
     same = itertools.takewhile(lambda pair: pair[0] == pair[1], zip(a[::-1], b[::-1], strict=False))
     return sum(1 for _ in same)
 
@@ -83,7 +83,7 @@ def reference_of(entry: dict[str, Any], entries: list[dict[str, Any]]) -> dict[s
     candidates = [other for other in entries if other["row"] == label]
     if not candidates:
         return None
-    return min(candidates, key=lambda other: (-_shared_ending(other["experiment"], entry["experiment"]),
+    return min(candidates, key=lambda other: (-shared_ending(other["experiment"], entry["experiment"]),
                                               other["experiment"]))
 
 
@@ -114,12 +114,12 @@ def annotate(entries: list[dict[str, Any]], runs: pl.DataFrame, costs: pl.DataFr
             entry[f"{key}:diff"] = None
             if reference is None or key not in runs.columns:
                 continue
-            mine = _by_seed(per_seed[entry["experiment"], entry["row"]], key)
-            theirs = _by_seed(per_seed[reference["experiment"], reference["row"]], key)
+            mine = by_seed(per_seed[entry["experiment"], entry["row"]], key)
+            theirs = by_seed(per_seed[reference["experiment"], reference["row"]], key)
             entry[f"{key}:diff"] = paired(mine, theirs)
 
 
-def _by_seed(frame: pl.DataFrame, key: str) -> dict[int, float]:
+def by_seed(frame: pl.DataFrame, key: str) -> dict[int, float]:
     """seed -> value (a seed run twice, e.g. under two run ids, is left out: it pairs with nothing certain)."""
     rows = frame.select("seed", key).drop_nulls().rows()
     counts: dict[int, int] = {}

@@ -1,14 +1,14 @@
 """The consolidated index of a results folder: three parquet files kept beside the runs and updated
 incrementally, so that regenerating the leaderboards reads one stat per run instead of every record.
 
-`<results>/.leaderboard-index/runs.v3.parquet` has a row per run folder (its record.json's mtime, size, inode,
-its facts or the reason it cannot be used); `evaluations.v3.parquet` a row per evaluation line of the usable
-runs; `settings.v3.parquet` the bindings of each hyperparameter setting, to name the chosen ones. An update
+`<results>/.leaderboard-index/runs.v4.parquet` has a row per run folder (its record.json's mtime, size, inode,
+its facts or the reason it cannot be used); `evaluations.v4.parquet` a row per evaluation line of the usable
+runs; `settings.v4.parquet` the bindings of each hyperparameter setting, to name the chosen ones. An update
 walks the folder, compares the stats with the runs table, reads only the new and changed folders, drops the
 removed ones, and rewrites the files atomically (nothing when nothing changed).
 The version in the names changes whenever the index's columns or their meaning change (v2: settings from the
-command, not the operative config; v3: the runs' cost and family, and the reruns of best settings): an old
-index is then rebuilt.
+command, not the operative config; v3: the runs' cost and family, and the reruns of best settings; v4: the
+dataset's own parameters bound by a command make a benchmark variant, not a setting): an old index is rebuilt.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from benchsuite.leaderboard.discover import walk
 from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, SETTING_SCHEMA, ingest
 
 INDEX_DIR = ".leaderboard-index"
-_RUNS = "runs.v3.parquet"
-_EVALUATIONS = "evaluations.v3.parquet"
-_SETTINGS = "settings.v3.parquet"
+_RUNS = "runs.v4.parquet"
+_EVALUATIONS = "evaluations.v4.parquet"
+_SETTINGS = "settings.v4.parquet"
 
 
 @dataclass

@@ -34,6 +34,7 @@ RUN_SCHEMA = {
     "setting": pl.String,
     "commit": pl.String,
     "family": pl.String,
+    "dataset_config": pl.String,
     "wall_time_s": pl.Float64,
     "cpu_rss_mib": pl.Float64,
     "gpu_mib": pl.Float64,
@@ -76,7 +77,33 @@ def setting_bindings(record: dict) -> str:
     """
     files = [f"--gin {file}" for file in (record.get("gin_files") or [])[1:]]
     lines = (str(line).strip() for line in record.get("gin_bindings") or [])
-    return "\n".join([*files, *(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING)))])
+    variant = _variant_prefix(record)
+    return "\n".join([
+        *files, *(line for line in lines if line and not line.startswith(("#", *_NOT_SETTING, variant)))
+    ])
+
+
+def dataset_config(record: dict) -> str:
+    """The dataset's parameters as the run's operative config gives them, one `<Dataset>.<name> = value` a line
+    (the value of a bias severity for a run whose command did not bind it, for the severity plots)."""
+    prefix = _variant_prefix(record)
+    return "\n".join(sorted(line for line in record["gin_config"].splitlines() if line.startswith(prefix)))
+
+
+def _variant_prefix(record: dict) -> str:
+    return f"{record.get('dataset')}."
+
+
+def dataset_variant(record: dict) -> str:
+    """The benchmark a run is on: its dataset, and the dataset's own parameters that its command binds (a bias
+    severity such as `SyntheticWaterbirds.background_agreement = 0.99`), which make another benchmark rather
+    than another hyperparameter setting: `SyntheticWaterbirds [background_agreement = 0.99]`."""
+    prefix = _variant_prefix(record)
+    bound = sorted(
+        " ".join(line.strip()[len(prefix):].split())
+        for line in record.get("gin_bindings") or [] if str(line).strip().startswith(prefix)
+    )
+    return f"{record['dataset']} [{', '.join(bound)}]" if bound else str(record["dataset"])
 
 
 def setting_id(bindings: str) -> str:
@@ -220,13 +247,14 @@ def ingest(results: Path, stats: pl.DataFrame) -> Ingested:
         settings[setting] = bindings
         rerun = record.get("rerun_of")
         entry = {
-            "experiment": run.split("/")[0], "dataset": str(record["dataset"]), "seed": record["seed"],
+            "experiment": run.split("/")[0], "dataset": dataset_variant(record), "seed": record["seed"],
             "setting": setting, "rerun": rerun if isinstance(rerun, str) else None,
         }
         runs.append({
             **facts, **entry, "problem": None, "method": str(record["method"]),
             "commit": git.get("commit") if isinstance(git.get("commit"), str) else None,
             **_cost(record), "family": record.get("family") or _FAMILIES.get(str(record["method"])),
+            "dataset_config": dataset_config(record),
         })
         evaluations.extend({**row, **entry} for row in rows)
     metric_columns = sorted({key for row in evaluations for key in row} - set(_LINE_SCHEMA))

@@ -48,7 +48,10 @@ TOP1 = (
 
 
 def file_stem(dataset: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", dataset)
+    """A file name for a dataset label; a variant's bindings join with '-' ("SyntheticWaterbirds
+    [background_agreement = 0.99]" -> "SyntheticWaterbirds-background_agreement-0.99")."""
+    joined = re.sub(r"\s*(?:\[|\]|=|,)\s*", "-", dataset).strip("-")
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", re.sub(r"-+", "-", joined))
 
 
 @dataclass
@@ -146,7 +149,9 @@ def readme(
     problems: list[str],
     commits: list[tuple[str | None, int]],
     formats: tuple[str, ...] = ("md",),
+    sections: tuple[str, ...] = (),
 ) -> str:
+    """The index page; `sections`: further markdown sections (the severity curves, the papers' orderings)."""
     lines = [
         "# Leaderboards\n", MARKER + "\n",
         f"- Command: `{command}`",
@@ -166,6 +171,7 @@ def readme(
         plot = f"[{stem}.png]({stem}.png)" if page.plot else "-"
         files = ", ".join(f"[{stem}.{kind}]({stem}.{kind})" for kind in formats)
         lines.append(f"| {page.dataset} | {page.entries} | {page.runs} | {files} | {plot} |")
+    lines += [f"\n{section}" for section in sections]
     lines += [
         "\n## Selection rules\n",
         "Which labels each rule reads; an oracle reads the test split's labels and is marked as one wherever it is "

@@ -1,0 +1,80 @@
+"""Benchmark variants, severity curves and the papers' orderings in the generated leaderboard, by hand."""
+
+from __future__ import annotations
+
+import math
+
+from benchsuite.leaderboard.build import generate
+from tests.leaderboard_records import markdown_table, write_run
+
+_T_975_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # Student t quantile, 2 degrees of freedom, closed form
+
+
+def _run(results, method, experiment, seed, worst, debiased=0.5, agreement=None, run=""):
+    setting = "" if agreement is None else f"SyntheticWaterbirds.background_agreement = {agreement}"
+    config = f"SyntheticWaterbirds.background_agreement = {agreement if agreement is not None else 0.95}"
+    metrics = {"val/top1": 0.8, "test/top1": 0.8, "test/worst_group": worst, "biased": 0.9, "debiased": debiased}
+    return write_run(
+        results, experiment, f"{method}{seed}{agreement or ''}{run}", dataset="SyntheticWaterbirds", method=method,
+        seed=seed, evaluations=[("train", 1, method, metrics)], setting=setting,
+        gin_config=f"run.seed = {seed}\n{config}\n{setting}",
+    )
+
+
+def _results(tmp_path):
+    results = tmp_path / "results"
+    erm = [0.50, 0.60, 0.55]
+    jtt = [0.70, 0.75, 0.72]
+    for seed in range(3):
+        _run(results, "ERM", "erm_synthetic_waterbirds", seed, erm[seed], debiased=0.6)
+        _run(results, "JTT", "jtt_synthetic_waterbirds", seed, jtt[seed])
+        _run(results, "ERM", "erm_synthetic_waterbirds", seed, erm[seed] - 0.2, agreement=0.99)
+    for seed in range(2):  # CLAD below ERM on debiased accuracy, but only 2 seeds
+        _run(results, "CLAD", "clad_synthetic_waterbirds", seed, 0.5, debiased=0.3)
+    return results
+
+
+def test_a_bound_dataset_parameter_is_a_benchmark_variant_not_a_setting(tmp_path):
+    out = tmp_path / "lb"
+    generate(_results(tmp_path), out, formats="md")
+    main = markdown_table((out / "SyntheticWaterbirds.md").read_text(), "Accuracy on the test split")
+    # the 0.99 runs are not a second "setting" of ERM competing on validation: the main page has the 3 default seeds
+    assert main["ERM", "erm_synthetic_waterbirds"]["n"] == "3"
+    assert main["ERM", "erm_synthetic_waterbirds"]["worst-group"].startswith("55.00 ± 5.00")
+    variant = out / "SyntheticWaterbirds-background_agreement-0.99.md"
+    assert variant.is_file(), sorted(path.name for path in out.iterdir())
+    table = markdown_table(variant.read_text(), "Accuracy on the test split")
+    assert table["ERM", "erm_synthetic_waterbirds"]["worst-group"].startswith("35.00 ± 5.00")
+
+
+def test_the_severity_section_plots_and_tabulates_worst_group_against_the_parameter(tmp_path):
+    out = tmp_path / "lb"
+    generate(_results(tmp_path), out, formats="md")
+    readme = (out / "README.md").read_text()
+    section = readme.split("## Bias severity on SyntheticWaterbirds", 1)[1].split("\n## ", 1)[0]
+    assert "![worst-group accuracy against background_agreement](SyntheticWaterbirds-severity.png)" in section
+    assert (out / "SyntheticWaterbirds-severity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ERM") or line.startswith("| JTT")}
+    assert rows["ERM"][2:] == ["55.00 ± 5.00 (n=3)", "35.00 ± 5.00 (n=3)"]  # at 0.95 (from the config) and 0.99
+    assert rows["JTT"][2:] == ["72.33 ± 2.52 (n=3)", "-"]
+
+
+def test_orderings_are_paired_differences_with_their_interval(tmp_path):
+    out = tmp_path / "lb"
+    generate(_results(tmp_path), out, formats="md")
+    readme = (out / "README.md").read_text()
+    section = readme.split("## The papers' orderings", 1)[1].split("\n## ", 1)[0]
+    lines = {line.split("|")[2].strip(): [c.strip() for c in line.strip("|").split("|")]
+             for line in section.splitlines() if line.startswith("| SyntheticWaterbirds |")}
+    differences = [0.20, 0.15, 0.17]  # JTT - ERM worst-group, seed by seed
+    mean = sum(differences) / 3
+    std = math.sqrt(sum((d - mean) ** 2 for d in differences) / 2)
+    half = _T_975_2 * std / math.sqrt(3)
+    jtt = lines["JTT above ERM (worst-group) (JTT, Table 1)"]
+    assert jtt[2] == f"{100 * mean:+.2f} [{100 * (mean - half):+.2f}, {100 * (mean + half):+.2f}]"
+    assert jtt[3] == "3" and jtt[4] == "holds"
+    clad = lines["CLAD above ERM (debiased accuracy) (CLAD README (Mixed-Rand))"]
+    assert clad[2].startswith("-30.00") and clad[3] == "2" and clad[4].startswith("not judged")
+    # the variant's ERM has no JTT to compare with: no line for it
+    assert not any("0.99" in line for line in section.splitlines() if line.startswith("|"))
