@@ -182,7 +182,9 @@ class Ownership:
             return
         os.close(descriptor)
         try:
-            if read_owner(self.run_dir) == stale:  # nobody replaced the stale lock meanwhile
+            current = read_owner(self.run_dir)
+            # nobody replaced the stale lock meanwhile (an empty one just created by a new owner is not stale)
+            if current == stale and stale_reason(current, self.lock) is not None:
                 self.lock.unlink(missing_ok=True)
                 who = stale.describe() if stale is not None else "an unknown process"
                 records.notice(f"taking over {self.run_dir} from {who}: its lock is stale ({reason}).")
