@@ -208,6 +208,7 @@ class Ownership:
         return owner is not None and owner.token == self.owner.token
 
     def release(self) -> None:
+        """Stop the heartbeat and remove the lock if it is still this process's; again, it does nothing."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

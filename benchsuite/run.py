@@ -113,7 +113,7 @@ def run(
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
     fresh: bool = False,
-    owner: ownership.Ownership,
+    owner: ownership.Ownership | None = None,
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
@@ -123,7 +123,8 @@ def run(
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
-    owner: the run folder's lock (ownership.py), taken by rank 0 once the data and the method are built.
+    owner: the run folder's lock (ownership.py), taken by rank 0 once the data and the method are built and
+    released after the last record; `execute` passes its own, to release it also on an early error.
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
@@ -148,7 +149,8 @@ def run(
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
         return {"status": "finished", "metrics": method.fit(dataset, trainer)}
-    owner.acquire()  # creates the folder; RunOwned if a live process has it (`execute` releases it)
+    owner = owner if owner is not None else ownership.Ownership(run_dir)
+    owner.acquire()  # creates the folder; RunOwned if a live process has it
     kill_point("run.owned")
     _remove_partial_writes(run_dir)
     resumes = records.count_resume(run_dir)
@@ -201,6 +203,7 @@ def run(
         }
         if owner.owns():  # not after a stall in which another process took the folder over
             records.write_json_atomic(run_dir / records.RECORD, record)
+        owner.release()
     return record
 
 
@@ -251,7 +254,7 @@ def execute(
                 f"(gin/base.gin shows how). {config.registered_choices()}"
             ) from None
         finally:
-            owner.release()  # nothing to do where it was never taken: bad input, the processes other than rank 0
+            owner.release()  # after an early error; nothing to do where run released it or never took it
         return Outcome(run_dir, record, already_finished=False)
     finally:
         gin.clear_config()
