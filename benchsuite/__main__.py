@@ -1,19 +1,22 @@
 """Command line: `python -m benchsuite run | sweep | list | data | leaderboard | saliency`.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
-name) prints one paragraph on stderr and exits with status 2. Both commands take `--plugin module.path`
+name) prints one paragraph on stderr and exits with status 2; so do a run folder owned by another live
+process (status 3), a file that cannot be written (status 1) and a run stopped by Ctrl-C or SIGTERM
+(130, 143), each with its own paragraph (errors.py). Both commands take `--plugin module.path`
 (repeatable) to load a plugin module that is not installed; installed plugins load by themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
-from benchsuite.errors import ConfigError
+from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, RunOwned, StorageError, Terminated
 
 
 def one_paragraph(error: Exception) -> str:
@@ -33,13 +36,14 @@ def _load_plugins(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     from benchsuite import distributed
     from benchsuite.report import summary_table
-    from benchsuite.run import execute
+    from benchsuite.run import execute, stop_on_sigterm
 
     _load_plugins(args)
     # `import` lines make the --plugin modules part of the canonical config: the run id and the record's
     # gin config name them, as they would for a gin file's own import lines.
     bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
-    outcome = execute(args.gin, bindings, results=args.results, force=args.force)
+    with stop_on_sigterm():
+        outcome = execute(args.gin, bindings, results=args.results, force=args.force)
     reports = distributed.is_main()  # under torchrun, rank 0 reports
     distributed.finish()
     if not reports:
@@ -178,9 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:  # the built-ins register on the first registry lookup or gin parse: `leaderboard` never loads torch
         return args.handler(args)
-    except ConfigError as error:
+    except (ConfigError, RunOwned, StorageError) as error:
         print(f"error: {one_paragraph(error)}", file=sys.stderr)
-        return 2
+        return error.status
+    except RunInterrupted as error:
+        print(f"stopped: {one_paragraph(error)}", file=sys.stderr)
+        return error.status
+    except (KeyboardInterrupt, Terminated) as error:  # before a run took its folder: nothing to resume
+        number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
+        print(f"stopped: by {SIGNAL_NAMES[number]}, before a run had taken its folder or while it was recording "
+              "its end; the same command starts or resumes it.", file=sys.stderr)
+        return 128 + number
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from benchsuite import records
+from benchsuite import checkpoints, records
 from benchsuite.errors import ConfigError
 from benchsuite.leaderboard.rules import EPOCH_RULES
 
@@ -64,10 +63,7 @@ def keep(run_dir: Path, stage: str, epoch: int, evaluation: dict[str, dict[str, 
                 updates[key] = {"stage": stage, "epoch": epoch, "score": score, "file": file}
     if not updates:
         return
-    folder.mkdir(exist_ok=True)
-    temporary = folder / f".{file}.tmp"
-    torch.save(state.state_dict(), temporary)
-    os.replace(temporary, folder / file)
+    checkpoints.write(folder / file, state.state_dict(), "rule_checkpoint")
     chosen.update(updates)
     records.write_json_atomic(folder / INDEX, chosen)
     used = {entry["file"] for entry in chosen.values()}

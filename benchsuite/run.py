@@ -2,18 +2,23 @@
 parses gin, names the run by its config and writes its record.
 
 Order of work in a run, so that bad input leaves nothing under results/: parse and validate the config,
-build the dataset's training split, build the method; only then create the run folder, mark it "running"
-in record.json, train (resuming from the folder's checkpoint if there is one), and rewrite record.json
-last, atomically, as "finished" or "failed" with the reason.
+check that the results folder can be written and that no live process owns the run folder, build the
+dataset's training split, build the method; only then create the run folder and take it (ownership.py),
+mark it "running" in record.json, train (resuming from the folder's checkpoint if there is one), and
+rewrite record.json last, atomically, as "finished", "failed" with the reason, or "interrupted" (SIGINT, or
+SIGTERM outside SLURM: `stop_on_sigterm`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import shutil
+import signal
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,15 +28,56 @@ import gin
 import numpy as np
 import torch
 
-from benchsuite import config, distributed, records
+from benchsuite import checkpoints, config, distributed, ownership, records
 from benchsuite.backbones import Backbone
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.manifest import identified_config
-from benchsuite.errors import ConfigError
+from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, Terminated
+from benchsuite.faults import kill_point
 from benchsuite.host_memory import retain_freed_memory
 from benchsuite.methods.base import BackboneFactory, Method
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
 from benchsuite.trainer import Trainer, prepare_for_device
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Outside SLURM, turn SIGTERM into Terminated, so that a run stops at once and records itself interrupted,
+    as it does on Ctrl-C. Under SLURM SIGTERM is left alone: it comes with a requeue (sweep_submit.py)."""
+    if "SLURM_JOB_ID" in os.environ:
+        yield
+        return
+
+    def terminate(signal_number, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_results_folder(results: Path) -> None:
+    """Raise ConfigError unless `results` is, or can be created as, a folder this process can write."""
+    existing = next(path for path in (results, *results.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"The results folder --results {results} cannot be used: {existing} is a file, not a folder. Pass a "
+            "folder (it is created if missing), e.g. --results results."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == results else f"{existing}, where it would be created,"
+        raise ConfigError(
+            f"The results folder --results {results} cannot be used: {where} is not writable by this user "
+            "(permission denied). Pass a folder you can write, e.g. --results ~/benchsuite-results."
+        )
+
+
+def _remove_partial_writes(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a killed process left half done (records.write_atomic)."""
+    for temporary in run_dir.glob(".*.tmp"):
+        temporary.unlink(missing_ok=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -68,6 +114,7 @@ def run(
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
     fresh: bool = False,
+    owner: ownership.Ownership | None = None,
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
@@ -77,6 +124,8 @@ def run(
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
+    owner: the run folder's lock (ownership.py), taken by rank 0 once the data and the method are built and
+    released after the last record; `execute` passes its own, to release it also on an early error.
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
@@ -101,7 +150,10 @@ def run(
     trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
         return {"status": "finished", "metrics": method.fit(dataset, trainer)}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    owner = owner if owner is not None else ownership.Ownership(run_dir)
+    owner.acquire()  # creates the folder; RunOwned if a live process has it
+    kill_point("run.owned")
+    _remove_partial_writes(run_dir)
     resumes = records.count_resume(run_dir)
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
@@ -131,6 +183,15 @@ def run(
     try:
         evaluation = method.fit(dataset, trainer)
         record |= {"status": "finished", "metrics": evaluation, "error": None}
+        checkpoints.drop_previous(run_dir)
+    except (KeyboardInterrupt, Terminated) as error:
+        number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
+        record |= {"status": "interrupted", "metrics": {}, "error": f"stopped by {SIGNAL_NAMES[number]}"}
+        where = checkpoints.describe(run_dir)
+        raise RunInterrupted(
+            f"Stopped by {SIGNAL_NAMES[number]}; the run {run_dir} is recorded as interrupted. Its last "
+            f"checkpoint is {where}; the same command resumes the run from it.", number
+        ) from None
     except Exception as error:
         record |= {"status": "failed", "metrics": {}, "error": f"{type(error).__name__}: {error}",
                    "traceback": traceback.format_exc()}
@@ -143,7 +204,9 @@ def run(
             "gin_config": gin.operative_config_str(),
             "method_details": method.record_details(),
         }
-        records.write_json_atomic(run_dir / records.RECORD, record)
+        if owner.owns():  # not after a stall in which another process took the folder over
+            records.write_json_atomic(run_dir / records.RECORD, record)
+        owner.release()
     return record
 
 
@@ -172,13 +235,19 @@ def execute(
     """Parse the config, name the run by its hash, and run it unless it already finished (or `force`)."""
     config.parse(gin_files, bindings)
     try:
+        check_results_folder(Path(results))
         run_dir = Path(results) / experiment_name(gin_files) / records.run_id(identified_config())
         existing = records.read_record(run_dir)
         if existing is not None and existing.get("status") == "finished" and not force:
             return Outcome(run_dir, existing, already_finished=True)
+        ownership.check_free(run_dir)  # before the data is built: a second start of a running config stops here
+        problem = records.record_problem(run_dir)
+        if problem is not None:
+            records.notice(f"{run_dir / records.RECORD} is malformed ({problem}); this run rewrites it.")
         provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
+        owner = ownership.Ownership(run_dir)
         try:
-            record = run(run_dir=run_dir, provenance=provenance, fresh=force)
+            record = run(run_dir=run_dir, provenance=provenance, fresh=force, owner=owner)
         except (ValueError, RuntimeError) as error:
             if "Required bindings" not in str(error):
                 raise
@@ -186,6 +255,8 @@ def execute(
                 f"{str(error).splitlines()[0]} Bind run.method, run.dataset and run.backbone in a gin file "
                 f"(gin/base.gin shows how). {config.registered_choices()}"
             ) from None
+        finally:
+            owner.release()  # after an early error; nothing to do where run released it or never took it
         return Outcome(run_dir, record, already_finished=False)
     finally:
         gin.clear_config()

@@ -5,7 +5,8 @@ gin/<method>_<dataset>.gin), the seeds, per-method hyperparameter grids, binding
 every run, and the executor settings (sweep_submit.py). It expands to `RunSpec`s made of plain strings
 (gin files and bindings), so that only strings cross process boundaries; each run's id comes from parsing
 its config exactly as `python -m benchsuite run` would, so a sweep and a single run of the same config
-share one run folder, and a resubmitted sweep runs only what has not finished.
+share one run folder, and a resubmitted sweep runs only what has not finished and is not running elsewhere
+(a live owner holds its folder, ownership.py; a run whose owner died is resumed).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 
 import gin
 
-from benchsuite import config, records
+from benchsuite import config, ownership, records
 from benchsuite.datasets.manifest import identified_config
 from benchsuite.errors import ConfigError
 
-#: where a run stands, from its folder: no folder, a finished or failed record, or started but not done
-STATES = ("finished", "failed", "incomplete", "to do")
+#: where a run stands, from its folder: no folder, a finished or failed record, owned by a live process (of
+#: this sweep's earlier submission, another terminal or another host), or started but not done
+STATES = ("finished", "failed", "running", "incomplete", "to do")
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,8 @@ def plan(specs: Sequence[RunSpec]) -> list[PlannedRun]:
         record = records.read_record(run_dir)
         if record is not None and record.get("status") in ("finished", "failed"):
             planned.append(PlannedRun(spec, run_dir, record["status"], record.get("error") or ""))
+        elif (owner := ownership.live_owner(run_dir)) is not None:
+            planned.append(PlannedRun(spec, run_dir, "running", f"elsewhere: {owner.describe()}"))
         elif run_dir.exists():
             epochs = "with a checkpoint" if (run_dir / records.CHECKPOINT).exists() else "without a checkpoint"
             planned.append(PlannedRun(spec, run_dir, "incomplete", f"started, {epochs}"))

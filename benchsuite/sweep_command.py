@@ -73,7 +73,8 @@ def _run(args, console: Console, sweep: Sweep, cluster: str, specs, runs: list[P
             print(line)
         console.print(f"sweep '{sweep.name}' ({cluster}): {_counts(runs)}")
         return 0
-    console.print(f"sweep '{sweep.name}' ({cluster}): {_counts(runs)}; running what is not finished")
+    console.print(f"sweep '{sweep.name}' ({cluster}): {_counts(runs)}; running what is neither finished nor "
+                  "running elsewhere")
     folder = Path(args.results) / ".submitit" / sweep.name
     outcomes = submit(sweep, runs, cluster, folder, report=console.print, wait=not args.no_wait)
     if args.no_wait:

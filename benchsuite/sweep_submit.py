@@ -87,12 +87,13 @@ def submit(
     report: Callable[[str], None] = print,
     wait: bool = True,
 ) -> list[tuple[PlannedRun, BaseException | None]]:
-    """Run every run that is not finished; with `wait`, return each with the exception its job raised.
+    """Run every run that is neither finished nor running elsewhere; with `wait`, return each with the exception
+    its job raised.
 
     On SLURM the runs go as one job array (at most `sweep.parallelism` at once); locally at most
     `sweep.parallelism` worker processes run at once; `debug` runs them one after the other in this process.
     """
-    todo = [run for run in runs if run.state != "finished"]
+    todo = [run for run in runs if run.state not in ("finished", "running")]
     if not todo:
         return []
     executor = executor_for(sweep, cluster, folder)

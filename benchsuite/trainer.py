@@ -9,7 +9,6 @@ and how to evaluate it.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,8 +21,10 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
-from benchsuite import distributed, records, rule_checkpoints
+from benchsuite import checkpoints, distributed, records, rule_checkpoints
 from benchsuite.datasets.base import Batch, Split
+from benchsuite.errors import ConfigError
+from benchsuite.faults import kill_point
 from benchsuite.schedules import constant_schedule
 
 # Optimizers that gin files name, e.g. `Trainer.optimizer = @torch.optim.SGD` and `torch.optim.SGD.momentum = 0.9`.
@@ -144,6 +145,7 @@ def train_loop(
             bar.close()
             raise NonFiniteLoss(f"Stage '{stage.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
         bar.set_postfix(loss=f"{mean_loss:.4f}", epoch=epoch + 1)
+        kill_point(f"epoch.{stage.name.replace(' ', '_')}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, mean_loss)
     bar.close()
@@ -163,9 +165,10 @@ class Trainer:
     Evaluation runs every `eval_every` epochs and after the last epoch; a checkpoint is written after every
     epoch and resumed from when the same run is started again.
 
-    Each evaluation is saved in the checkpoint before its lines are appended to metrics.jsonl, and a resumed
-    run appends them if the process died in between: metrics.jsonl holds every evaluation exactly once,
-    however often the run is killed.
+    Each evaluation is saved in the checkpoint, with the length metrics.jsonl had before it, before its lines
+    are appended to metrics.jsonl; a resumed run cuts metrics.jsonl back to that length and appends them
+    again: metrics.jsonl holds every evaluation exactly once, however often and wherever the run is killed,
+    also when it resumes from the previous checkpoint because the latest does not load (checkpoints.py).
     """
 
     def __init__(
@@ -202,6 +205,8 @@ class Trainer:
         #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
         self.run_dir: Path | None = None
         self._stage_index = 0
+        self._checkpoint: dict | None = None
+        self._checkpoint_loaded = False
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -216,9 +221,9 @@ class Trainer:
         """Append one evaluation (`{"stage", "epoch", "train_loss", "evaluation"}`) to metrics.jsonl, a line per row."""
         if not self.writes:
             return
-        for row, metrics in logged["evaluation"].items():
-            line = {"stage": logged["stage"], "epoch": logged["epoch"], "train_loss": logged["train_loss"], "row": row}
-            records.append_metrics(self.run_dir, line | metrics)
+        common = {"stage": logged["stage"], "epoch": logged["epoch"], "train_loss": logged["train_loss"]}
+        lines = [common | {"row": row} | metrics for row, metrics in logged["evaluation"].items()]
+        records.append_metrics(self.run_dir, lines)
 
     def make_optimizer(
         self, params: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float | None = None
@@ -254,10 +259,10 @@ class Trainer:
         """
         index = self._stage_index
         self._stage_index += 1
-        start_epoch = self._resume(stage, state, index)
+        start_epoch, last = self._resume(stage, state, index)
         if start_epoch > stage.epochs:
             return {}  # the checkpoint is of a later stage and holds this one's result
-        last: Evaluation = {}
+        kill_point("stage.start")
 
         def on_epoch_end(epoch: int, mean_loss: float) -> None:
             nonlocal last
@@ -276,11 +281,12 @@ class Trainer:
             progress=self.progress,
         )
         if not last and stage.evaluate is not None:
-            last = stage.evaluate()  # resumed after the last epoch: evaluate the restored model
+            last = stage.evaluate()  # resumed after the last epoch from a checkpoint without its evaluation
+        kill_point("stage.end")
         return last
 
     def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int, logged: dict | None) -> None:
-        """Write the checkpoint atomically (a temporary file, then a rename); `logged` is this epoch's evaluation."""
+        """Write the checkpoint (checkpoints.save keeps the previous one); `logged` is this epoch's evaluation."""
         if not self.writes:
             return
         checkpoint = {
@@ -288,6 +294,7 @@ class Trainer:
             "stage": stage.name,
             "epoch": epoch,
             "logged": logged,
+            "metrics_bytes": records.metrics_size(self.run_dir),
             "state": state.state_dict(),
             "optimizers": [o.state_dict() for o in stage.optimizers],
             "schedulers": [s.state_dict() for s in stage.schedulers],
@@ -295,32 +302,42 @@ class Trainer:
         }
         if torch.cuda.is_available():
             checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        temporary = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(checkpoint, temporary)
-        os.replace(temporary, self.checkpoint_path)
+        checkpoints.save(self.run_dir, checkpoint)
 
-    def _resume(self, stage: Stage, state: nn.Module, index: int) -> int:
-        """The epoch to start `stage` from: after the checkpointed one if the checkpoint is of this stage.
+    def _resume(self, stage: Stage, state: nn.Module, index: int) -> tuple[int, Evaluation]:
+        """The epoch to start `stage` from (after the checkpointed one if the checkpoint is of this stage) and
+        the checkpoint's evaluation of this stage ({} if none).
 
         A checkpoint of a later stage restores the whole state and returns more than `stage.epochs`, so the
-        stage is skipped.
+        stage is skipped. The checkpoint is loaded once per run (checkpoints.load, which falls back to the
+        previous one); metrics.jsonl is cut back to what it held at that checkpoint.
         """
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
-            return 0
-        checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        if checkpoint["stage_index"] < index:
-            return 0
+        if self.run_dir is None:
+            return 0, {}
+        if not self._checkpoint_loaded:
+            self._checkpoint = checkpoints.load(self.run_dir, repair=self.writes)
+            self._checkpoint_loaded = True
+            if self._checkpoint is None and self.writes:
+                records.truncate_metrics(self.run_dir, 0)  # lines of a start that never wrote a checkpoint
+        checkpoint = self._checkpoint
+        if checkpoint is None or checkpoint["stage_index"] < index:
+            return 0, {}
         state.load_state_dict(checkpoint["state"])
         if checkpoint["stage_index"] > index:
-            return stage.epochs + 1
+            return stage.epochs + 1, {}
         if checkpoint["stage"] != stage.name:
-            raise RuntimeError(
-                f"The checkpoint {self.checkpoint_path} is of stage '{checkpoint['stage']}', not '{stage.name}': "
-                "the method's stages changed since it was written; delete the run folder or use --force."
+            raise ConfigError(
+                f"The checkpoint in {self.run_dir} is of stage '{checkpoint['stage']}', not '{stage.name}': the "
+                "method's stages changed since it was written; delete the run folder or use --force."
             )
+        self._checkpoint = None  # this stage holds it now: free its memory
         logged = checkpoint.get("logged")
-        if logged is not None and not records.has_metrics(self.run_dir, logged["stage"], logged["epoch"]):
-            self._log(logged)  # the process died between the checkpoint and the log
+        if self.writes and "metrics_bytes" in checkpoint:
+            records.truncate_metrics(self.run_dir, checkpoint["metrics_bytes"])
+            if logged is not None:
+                self._log(logged)  # again: the process may have died between the checkpoint and the log
+        elif logged is not None and not records.has_metrics(self.run_dir, logged["stage"], logged["epoch"]):
+            self._log(logged)  # a checkpoint from before metrics_bytes: the last evaluation is re-logged if missing
         for optimizer, saved in zip(stage.optimizers, checkpoint["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         for scheduler, saved in zip(stage.schedulers, checkpoint["schedulers"], strict=True):
@@ -329,4 +346,4 @@ class Trainer:
         self.generator.set_state(checkpoint["rng"]["generator"])
         if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        return checkpoint["epoch"] + 1
+        return checkpoint["epoch"] + 1, (logged or {}).get("evaluation") or {}

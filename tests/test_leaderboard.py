@@ -315,3 +315,25 @@ def test_seeds_of_one_command_stay_one_setting_when_the_suite_gains_a_parameter(
     row = markdown_table((tmp_path / "out" / "Toy2.md").read_text(), "Accuracy")["ERM", "erm_toy"]
     # t(0.975, 1) = 12.706: half width 12.706 * 7.07 / sqrt(2) = 63.53
     assert (row["top-1"], row["n"]) == ("65.00 ± 7.07 [1.47, 128.53]", "2")
+
+
+def test_a_full_disk_while_writing_the_pages_is_one_paragraph_and_the_old_pages_stay(golden, capsys, monkeypatch):
+    import errno
+
+    from benchsuite.leaderboard import build
+
+    results, out = golden / "results", golden / "leaderboards"
+    assert main(["leaderboard", "--results", str(results), "--out", str(out)]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    capsys.readouterr()
+
+    def full_disk(folder, *args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "Toy10.png"))
+
+    monkeypatch.setattr(build, "_write_pages", full_disk)
+    assert main(["leaderboard", "--results", str(results), "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: Could not write ") and "Toy10.png: No space left on device" in error, error
+    assert error.count("\n") == 1  # one paragraph, no traceback
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert not [path for path in golden.iterdir() if path.name.startswith(".leaderboards.")]  # no staging left

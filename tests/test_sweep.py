@@ -79,7 +79,7 @@ def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_
     failing = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e30]}}", "Sweep.parallelism = 2"]
     assert _sweep(tmp_path, "--cluster", "local", bindings=failing) == 1
     out = capsys.readouterr().out
-    assert "4 runs: 2 finished, 2 failed, 0 incomplete, 0 to do" in out
+    assert "4 runs: 2 finished, 2 failed, 0 running, 0 incomplete, 0 to do" in out
     assert out.count("FAILED") == 2 and "the loss became nan" in out
     states = {run.run_dir.parent.name: run.state for run in _planned(tmp_path, failing)}
     assert states == {"erm_synthetic_backgrounds": "finished", "jtt_synthetic_backgrounds": "failed"}
@@ -89,7 +89,7 @@ def test_a_local_sweep_runs_everything_once_records_failures_and_resubmits_only_
     sane = [*SMALL, "Sweep.grids = {'jtt': {'Trainer.lr': [1e-3]}}"]
     assert _sweep(tmp_path, "--cluster", "debug", bindings=sane) == 0
     out = capsys.readouterr().out
-    assert "4 runs: 2 finished, 0 failed, 0 incomplete, 2 to do; running what is not finished" in out
+    assert "4 runs: 2 finished, 0 failed, 0 running, 0 incomplete, 2 to do; running what is neither finished nor" in out
     assert "4 runs: 4 finished" in out
     assert {run_dir: (run_dir / records.RECORD).stat().st_mtime_ns for run_dir in finished} == stamps
 
@@ -111,7 +111,7 @@ def test_dry_run_shows_each_state_and_runs_nothing(tmp_path, capsys):
     (incomplete / records.CHECKPOINT).write_bytes(b"")
     assert _sweep(tmp_path, "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "4 runs: 1 finished, 1 failed, 1 incomplete, 1 to do" in out
+    assert "4 runs: 1 finished, 1 failed, 0 running, 1 incomplete, 1 to do" in out
     assert "failed (NonFiniteLoss: nan)" in out and "incomplete (started, with a checkpoint)" in out
     assert sorted(p.name for p in (tmp_path / "results").rglob("*") if p.is_file()) == ["checkpoint.pt"] + [
         "record.json"
@@ -125,3 +125,33 @@ def test_a_sweep_and_a_single_run_of_the_same_config_share_the_run_folder(tmp_pa
     assert status == 0
     assert json.loads((run.run_dir / records.RECORD).read_text())["status"] == "finished"
     assert _planned(tmp_path, SMALL)[0].state == "finished"
+
+
+def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_submitted(tmp_path, capsys,
+                                                                                        monkeypatch):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from benchsuite import ownership, sweep_submit
+
+    live, dead = (run.run_dir for run in _planned(tmp_path, SMALL)[:2])
+    owner = ownership.Ownership(live)  # this test's process: alive
+    owner.acquire()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead.mkdir(parents=True)
+    (dead / ownership.LOCK).write_text(json.dumps({
+        "host": socket.gethostname(), "pid": gone.pid, "started_at": "2026-01-01T00:00:00+00:00",
+        "heartbeat": 0.0, "token": "dead"}))
+    try:
+        assert _sweep(tmp_path, "--dry-run") == 0
+        out = capsys.readouterr().out
+        assert "4 runs: 0 finished, 0 failed, 1 running, 1 incomplete, 2 to do" in out  # the dead one is resumed
+        assert f"running (elsewhere: host {socket.gethostname()}, pid {os.getpid()}, since" in out
+        runs = _planned(tmp_path, SMALL)
+        monkeypatch.setattr(sweep_submit, "executor_for", lambda *args: pytest.fail("a running run was submitted"))
+        assert sweep_submit.submit(load_sweep([SWEEP]), [runs[0]], "debug", tmp_path / "jobs") == []
+    finally:
+        owner.release()

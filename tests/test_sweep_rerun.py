@@ -75,7 +75,7 @@ def test_rerun_best_runs_the_chosen_setting_with_new_seeds_once(tmp_path, capsys
 
     assert _sweep(results, "--rerun-best", "3", "--selection", RULE) == 0
     out = capsys.readouterr().out
-    assert "new seeds 2, 3, 4" in out and "3 runs: 0 finished, 0 failed, 0 incomplete, 3 to do" in out
+    assert "new seeds 2, 3, 4" in out and "3 runs: 0 finished, 0 failed, 0 running, 0 incomplete, 3 to do" in out
     reruns = [r for r in _records(results) if r["rerun_of"]]
     assert sorted(r["seed"] for r in reruns) == [2, 3, 4]
     assert {r["rerun_of"] for r in reruns} == {RULE}
@@ -83,7 +83,7 @@ def test_rerun_best_runs_the_chosen_setting_with_new_seeds_once(tmp_path, capsys
 
     assert _sweep(results, "--rerun-best", "3", "--selection", RULE) == 0  # idempotent
     out = capsys.readouterr().out
-    assert "3 runs: 3 finished, 0 failed, 0 incomplete, 0 to do" in out and "[1/" not in out
+    assert "3 runs: 3 finished, 0 failed, 0 running, 0 incomplete, 0 to do" in out and "[1/" not in out
     assert len(_records(results)) == 7
 
     generate(results, tmp_path / "leaderboards", RULE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchsuite.errors import StorageError, storage_message
+
 #: skipped runs named one per line in the summary; the rest are counted
 SHOWN_SKIPPED = 50
 
@@ -35,7 +37,10 @@ def handle(args: argparse.Namespace) -> int:
         f"python -m benchsuite leaderboard --results {args.results} --out {args.out} --selection {args.selection} "
         f"--format {args.format}"
     )
-    summary = generate(Path(args.results), Path(args.out), args.selection, command, args.format)
+    try:
+        summary = generate(Path(args.results), Path(args.out), args.selection, command, args.format)
+    except OSError as error:  # a full disk or a lost permission: the old pages stay as they were (build.py)
+        raise StorageError(storage_message(error.filename or args.out, error)) from None
     print(
         f"Read {summary.folders} run folders under {args.results} ({summary.changed} new or changed since the last "
         f"index, {summary.removed} removed): {summary.used} used, {len(summary.skipped)} skipped."

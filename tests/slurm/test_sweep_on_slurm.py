@@ -77,7 +77,7 @@ def test_a_sweep_goes_as_one_array_and_a_failing_run_does_not_stop_the_others(
     record_property("sweep_4_runs_seconds", round(time.monotonic() - start, 1))
     out = capsys.readouterr().out
     assert "submitted 4 runs as SLURM job array" in out and "(at most 2 at once)" in out
-    assert "4 runs: 2 finished, 2 failed, 0 incomplete, 0 to do" in out
+    assert "4 runs: 2 finished, 2 failed, 0 running, 0 incomplete, 0 to do" in out
     assert out.count("the loss became nan") == 2
     _, runs = _runs(tmp_path, failing)
     for run in runs:
