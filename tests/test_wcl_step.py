@@ -1,0 +1,62 @@
+"""WCL's training step as the trainer runs it (`WCL.views_loss` and `WCL.optimizers`), against the formulas."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchsuite.backbones import SmallCNN
+from benchsuite.losses.wcl import triplet_loss
+from benchsuite.methods.wcl import WCL
+from benchsuite.trainer import Trainer
+from tests.test_losses_wcl import reference_triplet, reference_weighted_loss
+
+
+class _TwoClasses:
+    num_classes = 2
+
+
+def _wcl(tau_plus: float = 0.1, beta: float = 0.0) -> WCL:
+    torch.manual_seed(0)
+    wcl = WCL(temperature=0.5, tau_plus=tau_plus, beta=beta, hidden_dim=16, projection_dim=8, lr_b=0.05)
+    wcl.setup(lambda: SmallCNN(width=4), _TwoClasses())
+    return wcl.double()
+
+
+@pytest.mark.parametrize(("tau_plus", "beta"), [(0.1, 0.0), (0.1, 1.0)])
+def test_views_loss_is_e_bs_triplet_plus_e_ds_weighted_loss(tau_plus: float, beta: float) -> None:
+    wcl = _wcl(tau_plus, beta)
+    views = torch.randn(2 * 6, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    loss = wcl.views_loss(views)
+    with torch.no_grad():  # the same forward pass (train-mode batch norm over the same 2B views)
+        z_d, z_b = wcl.project(views)
+    zd1, zd2, zb1, zb2 = (*z_d.chunk(2), *z_b.chunk(2))
+    expected = reference_triplet(zb1, zb2) + reference_weighted_loss(zd1, zd2, zb1, zb2, 0.5, tau_plus, beta)
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_e_b_gets_gradient_from_its_triplet_alone_and_e_d_none_from_it() -> None:
+    wcl = _wcl()
+    views = torch.randn(2 * 6, 3, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    wcl.views_loss(views).backward()
+    e_b = ("encoder_b", "head_b")
+    through_step = {name: p.grad.clone() for name, p in wcl.named_parameters() if name.startswith(e_b)}
+    wcl.zero_grad()
+    _, z_b = wcl.project(views)
+    triplet_loss(*z_b.chunk(2)).backward()
+    for name, p in wcl.named_parameters():
+        if name.startswith(e_b):
+            assert torch.allclose(through_step[name], p.grad, rtol=1e-10, atol=1e-14), name
+        else:  # E_d's modules: the triplet term does not reach them
+            assert p.grad is None or not p.grad.any(), name
+
+
+def test_two_optimizers_one_per_encoder_with_their_learning_rates() -> None:
+    wcl = _wcl()
+    debiased, biased = wcl.optimizers(Trainer(lr=0.001, device="cpu", progress=False))
+    ids = lambda optimizer: {id(p) for group in optimizer.param_groups for p in group["params"]}  # noqa: E731
+    e_d = {id(p) for p in [*wcl.encoder.parameters(), *wcl.head.parameters()]}
+    e_b = {id(p) for p in [*wcl.encoder_b.parameters(), *wcl.head_b.parameters()]}
+    assert {frozenset(ids(debiased)), frozenset(ids(biased))} == {frozenset(e_d), frozenset(e_b)}
+    lrs = {frozenset(ids(o)): o.param_groups[0]["lr"] for o in (debiased, biased)}
+    assert lrs[frozenset(e_d)] == 0.001 and lrs[frozenset(e_b)] == 0.05
