@@ -11,7 +11,9 @@ name the digit on `synthetic.unbiased_digits` images (the training pool's digits
 background family, each cue independent of the label). It is disjoint from every benchmark's validation and test
 images and carries no benchmark's bias. What it may leak: the digit identities are the labels of
 SyntheticBackgrounds and SyntheticTexture and decide SyntheticWaterbirds' labels, so a pretrained encoder starts
-out knowing the classes, as an ImageNet encoder knows birds; and it has seen the training pool's digits.
+out knowing the classes, as an ImageNet encoder knows birds; and it has seen the training pool's digits. The
+pools are those of the benchmarks' default dataset seed (0): a benchmark generated with another `<Dataset>.seed`
+splits the digits differently, and its validation and test digits may then be among those the pretraining saw.
 
 The weights are built on first use, deterministically from the settings, and cached under
 $BENCHSUITE_CACHE/pretrained/ with a hash of everything that made them (the backbone's class and configuration,

@@ -156,12 +156,12 @@ def _severity_sections(folder: Path, chosen: Selection, runs: pl.DataFrame, rule
     """A plot and a table per dataset whose variants differ in one bias parameter (severity.py)."""
     sections = []
     for axis in severity_axes(chosen.runs, runs):
-        title = f"{axis.dataset}: worst-group accuracy against {axis.parameter} (selection: {rule.title})"
+        title = f"{axis.dataset}\nworst-group accuracy against {axis.parameter} (selection: {rule.title})"
         severity_plot(folder / f"{axis.stem}.png", axis, title)
         sections.append(
             f"## Bias severity on {axis.dataset}\n\nWorst-group test accuracy (%) against `{axis.dataset}."
-            f"{axis.parameter}`, one line per method: the mean over seeds, with the seeds' range as a band (plot) "
-            f"and mean ± std (n) in the table; selection: {rule.title}.\n\n"
+            f"{axis.parameter}`, one line per method measured at more than one value: the mean over seeds, with the "
+            f"seeds' range as a band (plot), and mean ± std (n) in the table; selection: {rule.title}.\n\n"
             f"![worst-group accuracy against {axis.parameter}]({axis.stem}.png)\n\n{severity_table(axis)}"
         )
     return sections

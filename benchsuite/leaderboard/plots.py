@@ -27,14 +27,15 @@ CACHE_SIZE = 256
 
 def _points(entries: list[dict[str, Any]], seeds: list[dict[str, Any]], tables: tuple[Reported, ...]):
     """(label, mean point, (x std, y std), seed points, color index) per entry and (label, point) per paper row."""
-    experiments = {entry["experiment"] for entry in entries}
+    rows = [entry["row"] for entry in entries]
     measured = []
     for entry in entries:
         own = [run for run in seeds if run["experiment"] == entry["experiment"] and run["row"] == entry["row"]]
         dots = [(100 * run["biased"], 100 * run["debiased"]) for run in own
                 if run["biased"] is not None and run["debiased"] is not None]
         spread = tuple(100 * (entry[f"{key}:std"] or 0.0) for key in ("biased", "debiased"))
-        label = entry["row"] if len(experiments) == 1 else f"{entry['row']} ({entry['experiment']})"
+        # the experiment is named only where the same row comes from several experiments
+        label = entry["row"] if rows.count(entry["row"]) == 1 else f"{entry['row']} ({entry['experiment']})"
         measured.append((f"{label}, n={entry['n']}", (100 * entry["biased:mean"], 100 * entry["debiased:mean"]),
                          spread, dots))
     papers = [

@@ -117,28 +117,30 @@ def severity_table(axis: SeverityAxis) -> str:
 
 
 def severity_plot(path: Path, axis: SeverityAxis, title: str) -> None:
-    """Worst-group accuracy (%) against the parameter: a line of means and a band of the seeds' range per method.
+    """Worst-group accuracy (%) against the parameter: a line of means and a band of the seeds' range per method
+    measured at more than one value (the table lists the others).
     Drawn on matplotlib's Agg canvas without pyplot, without the "Software" metadata: same numbers, same bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 4.4), dpi=100)
+    figure = Figure(figsize=(7.6, 4.4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    colours = [f"C{i % 10}" for i in range(len(axis.curves))]
-    for curve, colour in zip(axis.curves, colours, strict=True):
+    curves = [curve for curve in axis.curves if len(curve.points) > 1]  # a method at one value has no curve
+    for index, curve in enumerate(curves):
+        colour = f"C{index % 10}"
         xs = sorted(curve.points)
         means = [100 * statistics.fmean(curve.points[x]) for x in xs]
         axes.plot(xs, means, marker="o", color=colour, label=curve.row)
         if any(len(curve.points[x]) > 1 for x in xs):
             axes.fill_between(xs, [100 * min(curve.points[x]) for x in xs], [100 * max(curve.points[x]) for x in xs],
                               color=colour, alpha=0.15, linewidth=0)
-    axes.set_xlabel(f"{axis.dataset}.{axis.parameter} (training share of bias-aligned images)")
-    axes.set_ylabel("worst-group accuracy on test (%)")
+    axes.set_xlabel(f"{axis.dataset}.{axis.parameter}")
+    axes.set_ylabel("worst-group test accuracy (%)")
     axes.set_xticks(axis.values)
     axes.set_xticklabels([f"{value:g}" for value in axis.values])
     axes.grid(True, alpha=0.3)
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8, loc="best", framealpha=0.8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), framealpha=0.8)
     figure.tight_layout()
     figure.savefig(path, format="png", metadata={"Software": None})
