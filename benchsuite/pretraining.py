@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import gin
 import torch
@@ -35,19 +33,15 @@ import torch.nn.functional as F
 from filelock import FileLock
 from torch import Tensor, nn
 
+from benchsuite import checkpoints
 from benchsuite.augment import SupervisedAugment, normalize
 from benchsuite.datasets.base import Batch, Split
-from benchsuite.datasets.synthetic import GENERATOR_VERSION, unbiased_digits
+from benchsuite.datasets.synthetic import GENERATOR_VERSION, cache_root, unbiased_digits
 from benchsuite.trainer import Stage, train_loop
 
 #: bump when the recipe changes, so that cached weights made by an older recipe are not reused
 RECIPE_VERSION = 1
 _MEAN = _STD = (0.5, 0.5, 0.5)  # the embedded datasets' normalisation (datasets.base.Dataset)
-
-
-def _cache_dir(cache_dir: str | None) -> Path:
-    root = cache_dir or os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite"
-    return Path(root) / "pretrained"
 
 
 @gin.configurable
@@ -89,14 +83,12 @@ class EmbeddedPretraining:
     def load_into(self, backbone: nn.Module) -> str:
         """Load the pretrained weights into `backbone` (built and cached first if needed); their description."""
         digest, _ = self.identity(backbone)
-        file = _cache_dir(self.cache_dir) / f"{type(backbone).__name__}-{digest}.pt"
+        file = cache_root(self.cache_dir) / "pretrained" / f"{type(backbone).__name__}-{digest}.pt"
         file.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(file) + ".lock"):
             if not file.exists():
                 state = self.train(lambda: type(backbone)(**backbone.config, pretrained=None))
-                temporary = file.with_suffix(f".{os.getpid()}.tmp")
-                torch.save(state, temporary)
-                os.replace(temporary, file)
+                checkpoints.write(file, state, "pretraining_cache")
         backbone.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
         return self.describe(backbone)
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from benchsuite import checkpoints
 from benchsuite.datasets.base import Dataset, Split
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
@@ -47,7 +48,8 @@ STORED_FIELDS = ("bias_images",)
 _INK_THRESHOLD = 0.3  # digit intensity (0-1) above which a pixel is foreground
 
 
-def _cache_dir(cache_dir: str | None) -> Path:
+def cache_root(cache_dir: str | None = None) -> Path:
+    """The suite's cache folder: `cache_dir`, else $BENCHSUITE_CACHE, else ~/.cache/benchsuite."""
     return Path(cache_dir or os.environ.get("BENCHSUITE_CACHE") or Path.home() / ".cache" / "benchsuite")
 
 
@@ -223,7 +225,7 @@ class _SyntheticDigits(Dataset):
             "fields": list(STORED_FIELDS), **self.bias,
         }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        return _cache_dir(self.cache_dir) / f"{type(self).__name__}-v{GENERATOR_VERSION}-{digest}.pt"
+        return cache_root(self.cache_dir) / f"{type(self).__name__}-v{GENERATOR_VERSION}-{digest}.pt"
 
     @cached_property
     def _splits(self) -> dict[str, Split]:
@@ -234,10 +236,7 @@ class _SyntheticDigits(Dataset):
             generator = torch.Generator().manual_seed(self.seed)
             pools = _digit_pools(self.seed)
             stored = {name: vars(split) for name, split in self.build(pools, generator).items()}
-            file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = file.with_suffix(f".{os.getpid()}.tmp")
-            torch.save(stored, temporary)
-            os.replace(temporary, file)
+            checkpoints.write(file, stored, "dataset_cache")
         return {name: Split(**tensors) for name, tensors in stored.items()}
 
     @abc.abstractmethod
