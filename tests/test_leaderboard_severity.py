@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import polars as pl
+
 from benchsuite.leaderboard.build import generate
+from benchsuite.leaderboard.orderings import check
 from tests.leaderboard_records import markdown_table, write_run
 
 _T_975_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # Student t quantile, 2 degrees of freedom, closed form
@@ -78,3 +81,22 @@ def test_orderings_are_paired_differences_with_their_interval(tmp_path):
     assert clad[2].startswith("-30.00") and clad[3] == "2" and clad[4].startswith("not judged")
     # the variant's ERM has no JTT to compare with: no line for it
     assert not any("0.99" in line for line in section.splitlines() if line.startswith("|"))
+
+
+def _verdicts(above: list[float], below: list[float]) -> dict[str, str]:
+    rows = [("WCL (E_d)", "wcl_x", seed, value) for seed, value in enumerate(above)]
+    rows += [(row, f"{row.lower()}_x", seed, value) for row in ("SimCLR", "DCL") for seed, value in enumerate(below)]
+    runs = pl.DataFrame(rows, schema=["row", "experiment", "seed", "test/worst_group"], orient="row")
+    return {verdict.ordering.below: verdict.judgement for verdict in check("X", runs)}
+
+
+def test_equal_entries_are_tied_and_both_at_zero_are_at_the_floor_not_reversed():
+    assert set(_verdicts([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]).values()) == {
+        "not measurable here: both at 0 in every seed (the metric's floor)"}
+    assert set(_verdicts([0.3, 0.4, 0.5], [0.3, 0.4, 0.5]).values()) == {"tied: equal in every seed"}
+    # differences of 0, +0.25 and -0.25 with spread: unresolved, and no difference in the mean
+    assert set(_verdicts([0.5, 0.75, 0.25], [0.5, 0.5, 0.5]).values()) == {
+        "unresolved (the interval holds 0): no difference in the mean"}
+    assert set(_verdicts([0.25, 0.5, 0.25], [0.5, 0.25, 0.5]).values()) == {
+        "unresolved (the interval holds 0): reversed in the mean"}
+    assert set(_verdicts([0.5, 0.6, 0.7], [0.1, 0.15, 0.2]).values()) == {"holds"}

@@ -3,7 +3,9 @@ the seeds' spread?
 
 Each ordering is a paired comparison over the seeds both entries have (compare.paired: the mean of the per-seed
 differences A - B with its 95% Student-t interval). It holds when the interval lies above zero, is reversed when
-it lies below, and is unresolved otherwise; with fewer than compare.MIN_MARKED pairs it is not judged. Where a
+it lies below, and is unresolved otherwise; with fewer than compare.MIN_MARKED pairs it is not judged. Two entries
+equal in every seed are tied, and said to be at the metric's floor when both are 0 there (worst-group accuracy on
+a benchmark whose smallest groups no method gets right): neither is called above the other. Where a
 method has several experiments on a dataset, each is compared with the other method's experiment whose name
 shares the longest ending with it (compare.reference_of's rule).
 """
@@ -49,17 +51,24 @@ class Verdict:
     above_experiment: str
     below_experiment: str
     difference: Paired
+    #: both entries score exactly 0 in every shared seed
+    floored: bool = False
 
     @property
     def judgement(self) -> str:
         d = self.difference
         if d.n < MIN_MARKED or d.low is None:
             return f"not judged (n = {d.n} < {MIN_MARKED})"
+        if self.floored:
+            return "not measurable here: both at 0 in every seed (the metric's floor)"
+        if d.low == d.high == 0:
+            return "tied: equal in every seed"
         if d.low > 0:
             return "holds"
         if d.high < 0:
             return "reversed"
-        return "unresolved (the interval holds 0): " + ("holds in the mean" if d.mean > 0 else "reversed in the mean")
+        in_the_mean = "holds" if d.mean > 0 else "reversed" if d.mean < 0 else "no difference"
+        return f"unresolved (the interval holds 0): {in_the_mean} in the mean"
 
 
 def check(dataset: str, runs: pl.DataFrame) -> list[Verdict]:
@@ -80,7 +89,9 @@ def check(dataset: str, runs: pl.DataFrame) -> list[Verdict]:
                               ordering.metric)
             difference = paired(mine, theirs)
             if difference is not None:
-                verdicts.append(Verdict(dataset, ordering, experiment, partner, difference))
+                shared = mine.keys() & theirs.keys()
+                floored = all(mine[seed] == 0 and theirs[seed] == 0 for seed in shared)
+                verdicts.append(Verdict(dataset, ordering, experiment, partner, difference, floored))
     return verdicts
 
 
