@@ -85,6 +85,9 @@ def test_decreases_under_gradient_steps() -> None:
 
 def test_rejects_mismatched_shapes() -> None:
     anchors, positives, negatives, valid = random_inputs(4, 3, 5, seed=3)
+    for a, p in ((anchors, positives[:3]), (anchors, positives[:, :4]), (anchors[0], positives[0])):
+        with pytest.raises(ValueError, match="anchors and positives must both be"):  # either check alone
+            clad_info_nce(a, p, negatives, valid)
     with pytest.raises(ValueError, match="negatives"):
         clad_info_nce(anchors, positives, negatives[:, :, :4], valid)
     with pytest.raises(ValueError, match="valid"):

@@ -84,3 +84,17 @@ def test_jtt_empty_error_set_stops_with_a_clear_message(tmp_path, monkeypatch):
     (record,) = tmp_path.rglob(records.RECORD)
     saved = json.loads(record.read_text())
     assert saved["status"] == "failed" and saved["method_details"]["error_set_size"] == 0
+
+
+@pytest.mark.parametrize("name", ["ERM", "JTT", "CLAD", "CLADPlus", "SimCLR", "DCL", "HCL", "WCL"])
+def test_every_method_augments_with_what_it_is_given_and_its_familys_default_otherwise(name):
+    from torch import nn
+
+    from benchsuite.augment import ContrastiveAugment, SupervisedAugment
+    from benchsuite.registry import METHODS
+
+    cls = METHODS.get(name)
+    given = nn.Identity()
+    assert cls(augment=given).augment is given
+    default = SupervisedAugment if name in ("ERM", "JTT", "CLAD", "CLADPlus") else ContrastiveAugment
+    assert type(cls().augment) is default

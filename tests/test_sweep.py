@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from benchsuite import records
 from benchsuite.__main__ import main
 from benchsuite.errors import ConfigError
-from benchsuite.sweep import RunSpec, gin_root_of, load_sweep, plan
+from benchsuite.sweep import RunSpec, Sweep, gin_root_of, load_sweep, locate, plan
 from tests.conftest import GIN, TINY, TINY_DATA
 
 SWEEP = GIN / "sweeps" / "embedded.gin"
@@ -155,3 +156,27 @@ def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_su
         assert sweep_submit.submit(load_sweep([SWEEP]), [runs[0]], "debug", tmp_path / "jobs") == []
     finally:
         owner.release()
+
+
+def test_override_files_are_found_beside_gin_or_where_an_absolute_path_says(tmp_path, monkeypatch):
+    monkeypatch.chdir(GIN.parent)
+    absolute = tmp_path / "mine.gin"
+    overrides = f"Sweep.gin_overrides = ['gin/overrides/fixture_scale.gin', '{absolute}']"
+    sweep = load_sweep([SWEEP], [*SMALL[:3], overrides])
+    spec = sweep.specs(gin_root_of(SWEEP), "results")[0]
+    assert spec.gin_files == ("gin/erm_synthetic_backgrounds.gin", "gin/overrides/fixture_scale.gin",
+                              os.path.relpath(absolute, GIN.parent))
+
+
+def test_a_sweep_that_names_no_cluster_runs_on_this_machine():
+    assert Sweep(name="s", methods=["erm"], datasets=["synthetic_backgrounds"]).cluster == "local"
+
+
+def test_a_relative_results_folder_is_located_from_the_specs_workdir_not_the_callers(tmp_path, monkeypatch):
+    monkeypatch.chdir(GIN.parent)
+    spec = load_sweep([SWEEP], SMALL).specs(gin_root_of(SWEEP), "results")[0]
+    monkeypatch.chdir(tmp_path)
+    run_dir = locate(spec)
+    assert run_dir.is_absolute() and run_dir.parent == GIN.parent / "results" / "erm_synthetic_backgrounds"
+    elsewhere = locate(RunSpec(spec.gin_files, spec.bindings, str(tmp_path / "out"), spec.workdir))
+    assert elsewhere.parent == tmp_path / "out" / "erm_synthetic_backgrounds" and elsewhere.name == run_dir.name
