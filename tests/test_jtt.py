@@ -83,6 +83,7 @@ def test_defaults_are_the_gin_files_and_the_smallest_valid_settings_are_accepted
     assert (jtt.identification_epochs, jtt.upweight) == (int(bound["JTT.identification_epochs"]),
                                                          int(bound["JTT.upweight"]))
     assert isinstance(jtt.augment, SupervisedAugment)
+    assert jtt.record_details()["error_set_size"] is None  # a record written before stage 1 ends says null
     given = nn.Identity()
     assert JTT(augment=given).augment is given
     smallest = JTT(identification_epochs=1, upweight=1)  # upweight 1 is plain ERM on a fresh model: valid

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 
+import polars as pl
 import pytest
 
 from benchsuite.leaderboard import compare
 from benchsuite.leaderboard.build import generate
+from benchsuite.leaderboard.ingest import EVAL_SCHEMA
+from benchsuite.leaderboard.rules import rule_named
+from benchsuite.leaderboard.selection import select
 from tests.leaderboard_records import markdown_table, write_run
 
 P = 0.975
@@ -169,3 +173,37 @@ def test_plot_axes_fit_the_points_with_a_margin_and_keep_the_diagonal():
     # debiased 30-67 against biased 78-99: y stretched up to 78 + 2.1 so that y = x crosses the corner
     assert keep_diagonal((78.0, 99.0), (30.0, 67.0)) == pytest.approx((30.0, 80.1))
     assert keep_diagonal((0.0, 50.0), (10.0, 60.0)) == (10.0, 60.0)  # already crossed: unchanged
+
+
+def _evaluations(rows):
+    """The index's evaluations table from (run, seed, epoch, last, val/top1, test/top1) tuples of one entry."""
+    columns = {name: [] for name in (*EVAL_SCHEMA, "val/top1", "test/top1")}
+    for line, (run, seed, epoch, last, val, test) in enumerate(rows):
+        values = dict(run=run, line=line, stage="train", epoch=epoch, row="ERM", dataset="D", experiment="erm_d",
+                      setting="", seed=seed, rerun=None, last=last, **{"val/top1": val, "test/top1": test})
+        for name in columns:
+            columns[name].append(values[name])
+    return pl.LazyFrame(columns, schema={**EVAL_SCHEMA, "val/top1": pl.Float64, "test/top1": pl.Float64})
+
+
+def test_best_validation_picks_each_runs_own_best_epoch_not_the_entrys_best():
+    # run a peaks at epoch 2 (val 0.8), run b at epoch 1 (val 0.7, below a's best): both runs count, each at its peak
+    rows = [("a", 0, 1, False, 0.6, 0.50), ("a", 0, 2, False, 0.8, 0.60), ("a", 0, 3, True, 0.7, 0.70),
+            ("b", 1, 1, False, 0.7, 0.40), ("b", 1, 2, True, 0.5, 0.90)]
+    chosen = select(_evaluations(rows), rule_named("best-val-average"))
+    assert chosen.runs.select("run", "epoch").rows() == [("a", 2), ("b", 1)]
+    assert chosen.entries["test/top1:mean"].item() == pytest.approx(0.5)
+    assert chosen.unselectable.height == 0
+    last = select(_evaluations(rows), rule_named("last-epoch"))
+    assert last.runs.select("run", "epoch").rows() == [("a", 3), ("b", 2)]
+
+
+def test_the_family_reference_is_the_one_whose_experiment_shares_the_longest_ending():
+    assert compare.shared_ending("jtt_waterbirds", "erm_waterbirds") == len("_waterbirds")
+    assert compare.shared_ending("waterbirds", "erm_waterbirds") == len("waterbirds")  # one ends the other
+    assert compare.shared_ending("abc", "abd") == 0
+    entry = {"row": "JTT", "family": "supervised", "experiment": "jtt_celeba_blond_male"}
+    references = [{"row": "ERM", "experiment": name} for name in
+                  ("erm_celeba_attractive_male", "erm_celeba_blond_male", "erm_waterbirds")]
+    assert compare.reference_of(entry, references)["experiment"] == "erm_celeba_blond_male"
+    assert compare.reference_of({**entry, "row": "ERM"}, references) is None  # a reference has none

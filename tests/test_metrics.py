@@ -66,6 +66,9 @@ def test_top5_only_with_more_than_five_classes() -> None:
     metrics = classification_metrics(logits, torch.arange(5), torch.zeros(5, dtype=torch.long), num_groups=1)
     assert "top5" not in metrics
     assert metrics["top1"] == 1.0
+    logits = torch.cat([torch.eye(6)[:5], torch.arange(6.0).unsqueeze(0)])  # the last image ranks class 0 sixth
+    six = classification_metrics(logits, torch.tensor([0, 1, 2, 3, 4, 0]), torch.zeros(6, dtype=torch.long), 1)
+    assert six["top5"] == pytest.approx(5 / 6)  # six classes: top-5 is reported
 
 
 def test_absent_group_is_omitted_not_zero() -> None:
@@ -81,6 +84,13 @@ def test_group_label_out_of_range_is_rejected() -> None:
     logits, labels, groups = prediction([0, 1], [True, True], [0, 3])
     with pytest.raises(ValueError, match="group"):
         classification_metrics(logits, labels, groups, num_groups=3)
+
+
+def test_labels_or_groups_of_another_length_than_the_logits_are_rejected() -> None:
+    logits, labels, groups = prediction([0, 1, 1], [True, True, False], [0, 1, 1])
+    for bad_labels, bad_groups in ((labels[:2], groups), (labels, groups[:2])):  # each check alone
+        with pytest.raises(ValueError, match="must be \\(3,\\) like the logits"):
+            classification_metrics(logits, bad_labels, bad_groups, num_groups=2)
 
 
 def test_biased_and_debiased_pool_samples_over_aligned_groups() -> None:
@@ -138,6 +148,8 @@ def test_no_derived_metrics_when_the_dataset_defines_none_or_splits_are_missing(
     assert not {"biased", "debiased", "bg_gap"} & set(metrics)
     kinds = ("top1", "group/0", "group/1", "worst_group", "worst_class")
     assert set(metrics) == {f"{s}/{m}" for s in ("val", "test") for m in kinds}
+    # the bias attributes are optional: a dataset object that has none of them gets the same metrics
+    assert split_metrics({"val": test, "test": test}, SimpleNamespace(num_groups=2)) == metrics
 
     only_original = split_metrics({"original": test}, background_dataset())
     assert not {"biased", "debiased", "bg_gap"} & set(only_original)
