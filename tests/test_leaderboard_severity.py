@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.colors
+import pytest
+
 from benchsuite.leaderboard.build import generate
 from tests.leaderboard_records import markdown_table, write_run
 
@@ -78,3 +81,33 @@ def test_orderings_are_paired_differences_with_their_interval(tmp_path):
     assert clad[2].startswith("-30.00") and clad[3] == "2" and clad[4].startswith("not judged")
     # the variant's ERM has no JTT to compare with: no line for it
     assert not any("0.99" in line for line in section.splitlines() if line.startswith("|"))
+
+
+def test_the_severity_plot_draws_each_methods_means_and_seed_range(tmp_path, drawn_figures):
+    results = _results(tmp_path)
+    for seed, worst in enumerate([0.60, 0.70]):  # JTT at 0.99 too (2 seeds): a second curve
+        _run(results, "JTT", "jtt_synthetic_waterbirds", seed, worst, agreement=0.99)
+    generate(results, tmp_path / "lb", formats="md")
+    figure = drawn_figures["SyntheticWaterbirds-severity.png"]
+    (axes,) = figure.axes
+    # CLAD was measured at 0.95 alone: no curve; ERM and JTT: a line through their means (%)
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
+    assert lines.keys() == {"ERM", "JTT"}
+    assert lines["ERM"][0] == [0.95, 0.99] and lines["ERM"][1] == pytest.approx([55.0, 35.0])
+    assert lines["JTT"][0] == [0.95, 0.99] and lines["JTT"][1] == pytest.approx([(70 + 75 + 72) / 3, 65.0])
+    # the band of each line spans its seeds' lowest to highest value, in the line's colour
+    bands = axes.collections
+    assert len(bands) == 2
+    for band, line, (low, high) in zip(bands, axes.get_lines(), [([50, 30], [60, 40]), ([70, 60], [75, 70])],
+                                       strict=True):
+        corners = {(round(float(x), 6), round(float(y), 6)) for x, y in band.get_paths()[0].vertices}
+        assert corners == {(0.95, low[0]), (0.99, low[1]), (0.95, high[0]), (0.99, high[1])}
+        assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(matplotlib.colors.to_rgb(line.get_color()))
+    assert len({matplotlib.colors.to_rgb(line.get_color()) for line in axes.get_lines()}) == 2
+    assert axes.get_xlabel() == "SyntheticWaterbirds.background_agreement"
+    assert axes.get_ylabel() == "worst-group test accuracy (%)"
+    assert [float(tick) for tick in axes.get_xticks()] == [0.95, 0.99]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["0.95", "0.99"]
+    assert axes.get_title() == ("SyntheticWaterbirds\nworst-group accuracy against background_agreement "
+                                "(selection: last-epoch)")
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["ERM", "JTT"]
