@@ -32,3 +32,20 @@ TINY_DATA = {
 @pytest.fixture(autouse=True, scope="session")
 def _dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("BENCHSUITE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """File name -> the matplotlib Figure saved under it while the test runs (the file is still written), so
+    that a test can check what a plot shows and not only that a PNG exists."""
+    import matplotlib.figure
+
+    figures: dict[str, object] = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(self, path, *args, **kwargs):
+        figures[Path(path).name] = self
+        return save(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    return figures

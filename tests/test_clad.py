@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 
@@ -280,3 +281,114 @@ def test_bad_settings_are_rejected(tmp_path, binding) -> None:
     with pytest.raises(ConfigError, match="CLAD"):
         execute([GIN / "clad_synthetic_backgrounds.gin"], [*TINY, binding], results=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+class _GivenSplit(Dataset):
+    """One split given whole (used as every split), with CLAD's inputs."""
+
+    registered_name = "GivenSplit"
+    num_classes = 3
+    num_groups = 3
+
+    def __init__(self, split: Split) -> None:
+        self._split = split
+
+    def split(self, name: str) -> Split:
+        return self._split
+
+
+@pytest.mark.parametrize("cls", [CLAD, CLADPlus])
+def test_loss_against_a_float64_reference_with_same_class_entries_in_the_anchors_queue(cls, monkeypatch) -> None:
+    # Six anchors (labels 0 0 1 1 2 2, backgrounds 0 1 0 1 2 3) of random 16 px images, random bias images and
+    # random rectangular masks; donors written by hand. The queues are pre-filled through the buffers, and
+    # every key that an anchor reads holds at least one entry of the anchor's class: a copy of anchor 0's
+    # own features in key 0, class 1 in key 1, class 2 in keys 2 and 3, plus this batch's own positives
+    # (pushed before the negatives are read), among them anchor 0's positive under its own key 0. Anchor 5's
+    # key 3 holds class 2 alone: it has no negative and gets the cross-entropy term only.
+    generator = torch.Generator().manual_seed(3)
+    n, size = 6, 16
+    images = torch.randint(0, 256, (n, 3, size, size), generator=generator, dtype=torch.uint8)
+    bias_images = torch.randint(0, 256, (n, 3, size, size), generator=generator, dtype=torch.uint8)
+    masks = torch.zeros(n, size, size, dtype=torch.bool)
+    for i, (top, left, height, width) in enumerate(
+        [(2, 3, 8, 6), (5, 1, 6, 10), (0, 8, 9, 7), (7, 7, 8, 8), (3, 0, 10, 5), (1, 4, 12, 9)]
+    ):
+        masks[i, top : top + height, left : left + width] = True
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    backgrounds = torch.tensor([0, 1, 0, 1, 2, 3])
+    dataset = _GivenSplit(Split(images, labels, labels, backgrounds, masks, bias_images))
+    method = cls(augment=NoAugment(), temperature=0.25, contrastive_weight=0.6, queue_size=6)
+    method.setup(lambda: SmallCNN(width=4), dataset)
+    method.eval()  # batch norm with running statistics: an image's features do not depend on its batch
+
+    donor = [2, 4, 1, 0, 3, 0]
+    assert all(labels[d] != labels[a] for a, d in enumerate(donor))  # each donor is one pick_donors may draw
+    monkeypatch.setattr(
+        "benchsuite.methods.clad.pick_donors", lambda labels: (torch.tensor(donor), torch.ones(n, dtype=torch.bool))
+    )
+
+    # float64 reference: the encoder and classifier in double precision, the images normalised by hand
+    encoder64 = copy.deepcopy(method.encoder).double()
+    classifier64 = copy.deepcopy(method.classifier).double()
+    mean = torch.tensor(dataset.mean, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(dataset.std, dtype=torch.float64).view(1, 3, 1, 1)
+
+    def features64(batch: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return encoder64((batch.double() / 255 - mean) / std)
+
+    positive_images = torch.empty_like(images)
+    for a in range(n):  # the anchor's object (inside its mask) on its donor's background alone
+        positive_images[a] = bias_images[donor[a]]
+        positive_images[a][:, masks[a]] = images[a][:, masks[a]]
+    anchor_features, positive_features = features64(images), features64(positive_images)
+
+    feature_dim = method.encoder.feature_dim
+    random_entry = torch.rand(5, feature_dim, generator=generator, dtype=torch.float64)
+    prefill = {  # key -> [(features, class)], oldest first
+        0: [(2 * anchor_features[0], 0), (random_entry[0], 2)],
+        1: [(random_entry[1], 1), (random_entry[2], 0)],
+        2: [(random_entry[3], 2)],
+        3: [(1.5 * anchor_features[5], 2), (random_entry[4], 2)],
+    }
+    dictionary = method.dictionary
+    for key, entries in prefill.items():
+        for slot, (vector, klass) in enumerate(entries):
+            dictionary.features[key, slot] = vector.float()
+            dictionary.classes[key, slot] = klass
+        dictionary.pointer[key] = len(entries)
+
+    queues = {key: list(entries) for key, entries in prefill.items()}
+    for p in range(n):  # this batch's positives enter their donor's background's queue with the anchor's class
+        queues[int(backgrounds[donor[p]])].append((positive_features[p], int(labels[p])))
+    assert all(len(queue) <= 6 for queue in queues.values())  # nothing is overwritten
+    for a in range(n):
+        assert any(klass == int(labels[a]) for _, klass in queues[int(backgrounds[a])])
+
+    def cosine(u: torch.Tensor, v: torch.Tensor) -> float:
+        return float(u @ v) / math.sqrt(float(u @ u) * float(v @ v))
+
+    terms, usable = [], []
+    for a in range(n):
+        negatives = [vector for vector, klass in queues[int(backgrounds[a])] if klass != int(labels[a])]
+        if not negatives:
+            continue
+        usable.append(a)
+        positive = math.exp(cosine(anchor_features[a], positive_features[a]) / 0.25)
+        others = sum(math.exp(cosine(anchor_features[a], v) / 0.25) for v in negatives)
+        terms.append(-math.log(positive / (positive + others)))
+    assert usable == [0, 1, 2, 3, 4]
+
+    def cross_entropy(logits: torch.Tensor) -> float:
+        return sum(
+            math.log(sum(math.exp(float(z)) for z in row)) - float(row[int(y)])
+            for row, y in zip(logits, labels, strict=True)
+        ) / n
+
+    with torch.no_grad():
+        expected = cross_entropy(classifier64(anchor_features)) + 0.6 * sum(terms) / len(terms)
+        if cls is CLADPlus:
+            expected += cross_entropy(classifier64(positive_features))
+        loss = method.loss(dataset.split("train").take(torch.arange(n)), dataset)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert int(method.ce_only_anchors) == 1 and int(method.trained_anchors) == n

@@ -94,13 +94,46 @@ def test_list_shows_every_registered_component_one_line_each():
         assert sum(line.split()[:2] == [kind, name] for line in lines) == 1, (kind, name)
 
 
+#: the method each experiment file's name starts with (longest first: clad_plus before clad)
+_FILE_METHODS = {"clad_plus": "CLADPlus", "clad": "CLAD", "erm": "ERM", "jtt": "JTT", "simclr": "SimCLR",
+                 "dcl": "DCL", "hcl": "HCL", "wcl": "WCL"}
+
+
 @pytest.mark.parametrize("gin_file", sorted(p.relative_to(GIN) for p in GIN.rglob("*.gin")), ids=str)
 def test_every_gin_file_parses_with_unknown_names_rejected(gin_file):
+    """Every file parses (config.parse raises on an unknown name), and the files that bind the method or the
+    dataset bind the ones their name says: `hcl_cifar10.gin` trains HCL on CIFAR10, `methods/jtt.gin` binds
+    JTT, `datasets/celeba_attractive_male.gin` binds CelebA; `default.gin` is the README's ERM on
+    SyntheticBackgrounds."""
     import gin
 
     from benchsuite import config
 
+    def names(words: str, dataset: str | None) -> bool:
+        """Whether the leading words of `words` ("celeba_attractive_male") spell `dataset` ("CelebA")."""
+        parts = words.split("_")
+        return any("".join(parts[:k]) == str(dataset).lower() for k in range(1, len(parts) + 1))
+
+    def bound(parameter: str) -> str | None:
+        try:
+            return gin.query_parameter(parameter).configurable.name
+        except ValueError:
+            return None
+
     try:
         config.parse([GIN / gin_file])
+        method, dataset = bound("run.method"), bound("run.dataset")
     finally:
         gin.clear_config()  # the parsed bindings must not reach the tests that run after this one
+    folder, stem = gin_file.parent.name, gin_file.stem
+    if folder == "methods":
+        assert method == _FILE_METHODS[stem]
+    elif folder == "datasets":
+        named = {"huggingface": "HuggingFaceDataset", "textures": "TextureSets"}  # not the file name's words
+        assert dataset == named[stem] if stem in named else names(stem, dataset)
+    elif stem == "default":
+        assert (method, dataset) == ("ERM", "SyntheticBackgrounds")
+    elif folder == "" and stem != "base":  # an experiment (gin/ itself): <method>_<dataset>[_<variant>]
+        prefix = next(prefix for prefix in _FILE_METHODS if stem.startswith(f"{prefix}_"))
+        assert method == _FILE_METHODS[prefix]
+        assert names(stem[len(prefix) + 1:], dataset)

@@ -214,3 +214,41 @@ def test_frozen_encoder_evaluation_combines_probe_and_knn_and_describes_them():
     assert metrics["test/top1"] > 0.95 and metrics["knn/test/top1"] > 0.8
     assert set(evaluation.describe()) == {"probe", "knn"} and "LogisticProbe" in evaluation.describe()["probe"]
     assert FrozenEncoderEvaluation(probe=LinearProbe(), knn=False).describe() == {"probe": LinearProbe().describe()}
+
+
+class _Noise(Dataset):
+    """Random 8 px images with labels drawn independently of them: nothing the encoder sees predicts a label."""
+
+    num_classes = 2
+    num_groups = 2
+    eval_splits = ("val", "test")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def split(self, name: str) -> Split:
+        generator = torch.Generator().manual_seed({"train": 10, "val": 11, "test": 12}[name])
+        images = torch.randint(0, 256, (self.size, 3, 8, 8), generator=generator, dtype=torch.uint8)
+        labels = torch.randint(0, 2, (self.size,), generator=generator)
+        return Split(images, labels, labels.clone())
+
+
+@pytest.mark.parametrize("probe", [LogisticProbe(), LinearProbe(epochs=20, lr=0.2, batch_size=64)],
+                         ids=["logistic", "epochs"])
+def test_a_random_encoder_on_label_independent_images_is_at_chance_within_a_binomial_bound(probe):
+    """The test labels are fair coins drawn independently of everything the probe and the kNN see, so the
+    number of correct test predictions is Binomial(n, 1/2) whatever they predict: top-1 lies within 4 standard
+    deviations of 1/2, 0.5 +- 4 sqrt(0.25 / n) = 0.5 +- 0.089 for n = 500 (outside with probability 6e-5).
+    Measured here: 0.474 (logistic), 0.516 (epochs), kNN 0.488 on test; with the test labels leaking, a logistic
+    probe refit on the test split gives 0.824, the epoch probe trained on it 0.674, a kNN that searches the
+    queried split itself (each query its own neighbour) 0.684. (The probe's val/top1 is not binomial: C is
+    chosen to maximise it.)"""
+    from benchsuite.backbones import SmallCNN
+
+    torch.manual_seed(0)
+    encoder = SmallCNN(width=64)  # random weights: 256 features
+    n = 500
+    metrics = FrozenEncoderEvaluation(probe=probe)(encoder, _Noise(n), torch.device("cpu"))
+    half_width = 4 * math.sqrt(0.25 / n)
+    for key in ("test/top1", "knn/test/top1", "knn/val/top1"):
+        assert abs(metrics[key] - 0.5) <= half_width, (key, metrics[key])

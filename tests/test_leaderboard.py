@@ -271,7 +271,7 @@ def test_reported_numbers_parse_and_are_consistent():
             assert abs(gap - value_of(values["bg_gap"])[0]) < 0.051, label
 
 
-def test_background_table_shows_the_papers_rows_on_their_dataset(tmp_path):
+def test_background_table_shows_the_papers_rows_on_their_dataset(tmp_path, drawn_figures):
     metrics = {"test/top1": 0.9, "only_fg/top1": 0.8, "mixed_same/top1": 0.85, "mixed_rand/top1": 0.75,
                "only_bg_t/top1": 0.4, "bg_gap": 0.1, "biased": 0.85, "debiased": 0.75, "test/worst_group": 0.5}
     write_run(tmp_path / "results", "erm_in9", "a", dataset="ImageNet9", method="ERM", seed=0,
@@ -288,6 +288,15 @@ def test_background_table_shows_the_papers_rows_on_their_dataset(tmp_path):
     challenge = table["ERM", "reported by the paper: Xiao et al., ICLR 2021 (Background Challenge), README"]
     assert challenge["Only-FG"] == "-" and challenge["BG-gap"] == "7.3"
     assert (tmp_path / "out" / "ImageNet9.png").exists()
+    # the plot: the measured run's point, and the papers' (Mixed-Same, Mixed-Rand) as hollow squares
+    plot = _bias_plot(drawn_figures["ImageNet9.png"])
+    assert [(entry["label"], entry["point"]) for entry in plot["measured"]] == [("ERM, n=1", (85.0, 75.0))]
+    assert plot["papers"] == [
+        ("ERM (Wang et al.)", (88.2, 75.1)), ("CLAD (Wang et al.)", (91.0, 88.8)),
+        ("CLAD+ (Wang et al.)", (90.6, 89.0)), ("ERM (Xiao et al.)", (86.2, 78.9)),
+    ]
+    assert len(set(plot["colours"])) == 5
+    assert plot["legend"] == ["measured: mean ± std, seeds faint", "reported by the paper", "debiased = biased"]
 
 
 def test_cells_are_percent_with_spread_and_count():
@@ -337,3 +346,82 @@ def test_a_full_disk_while_writing_the_pages_is_one_paragraph_and_the_old_pages_
     assert error.count("\n") == 1  # one paragraph, no traceback
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     assert not [path for path in golden.iterdir() if path.name.startswith(".leaderboards.")]  # no staging left
+
+
+def _bias_plot(figure):
+    """What a bias plot shows: per measured entry (label, mean point, x and y error bar ends, seed dots, colour),
+    per paper row (label, point, colour), and the axes."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_rgb
+
+    assert len(figure.axes) == 1
+    axes = figure.axes[0]
+    texts = [(text.get_text(), tuple(float(v) for v in text.xy), to_rgb(text.get_color())) for text in axes.texts]
+    scatters = [c for c in axes.collections if isinstance(c, PathCollection)]
+    dots = [c for c in scatters if len(c.get_facecolors())]  # the seeds, filled
+    squares = [c for c in scatters if not len(c.get_facecolors())]  # the papers' points, hollow
+    measured = []
+    for container, seeds in zip(axes.containers, dots, strict=True):
+        line, _, (x_bar, y_bar) = container.lines
+        measured.append({
+            "point": (float(line.get_xdata()[0]), float(line.get_ydata()[0])),
+            "x_bar": x_bar.get_segments()[0].tolist(), "y_bar": y_bar.get_segments()[0].tolist(),
+            "seeds": sorted(map(tuple, seeds.get_offsets().tolist())),
+            "colour": to_rgb(line.get_color()), "seed_colour": to_rgb(seeds.get_facecolors()[0]),
+        })
+    papers = [(tuple(c.get_offsets().tolist()[0]), to_rgb(c.get_edgecolors()[0]), c.get_paths()) for c in squares]
+    assert len(texts) == len(measured) + len(papers)
+    for entry, (label, at, colour) in zip(measured, texts, strict=False):
+        entry["label"] = label
+        assert at == entry["point"] and colour == entry["colour"] == entry["seed_colour"]  # label beside its point
+    for (point, colour, _), (_, at, text_colour) in zip(papers, texts[len(measured):], strict=True):
+        assert at == point and text_colour == colour
+    diagonal = [line for line in axes.lines if type(line).__name__ == "AxLine"]
+    assert len(diagonal) == 1 and list(diagonal[0].get_xdata()) == [0, 1] == list(diagonal[0].get_ydata())
+    return {
+        "measured": measured, "papers": [(label, point) for (label, point, _), _ in
+                                         zip(texts[len(measured):], papers, strict=True)],
+        "colours": [entry["colour"] for entry in measured] + [colour for _, colour, _ in papers],
+        "title": axes.get_title(), "labels": (axes.get_xlabel(), axes.get_ylabel()),
+        "limits": (axes.get_xlim(), axes.get_ylim()),
+        "legend": [text.get_text() for text in axes.get_legend().get_texts()],
+    }
+
+
+def test_the_bias_plots_show_each_entry_its_seeds_and_its_spread(golden, drawn_figures):
+    generate(golden / "results", golden / "leaderboards")
+    assert set(drawn_figures) == {"Toy10.png", "Waterbirds.png"}
+
+    toy = _bias_plot(drawn_figures["Toy10.png"])
+    # ERM: biased 90 on every seed, debiased (Mixed-Rand) 50, 60, 70: mean 60, std 10
+    assert toy["measured"] == [{
+        "label": "ERM, n=3", "point": (90.0, 60.0), "x_bar": [[90.0, 60.0], [90.0, 60.0]],
+        "y_bar": [[90.0, 50.0], [90.0, 70.0]], "seeds": [(90.0, 50.0), (90.0, 60.0), (90.0, 70.0)],
+        "colour": toy["colours"][0], "seed_colour": toy["colours"][0],
+    }]
+    assert toy["papers"] == []
+    assert toy["title"] == "Toy10\ndebiased vs biased accuracy (selection: last-epoch)"
+    assert toy["labels"] == ("biased accuracy (%)", "debiased accuracy (%)")
+    # x: all 90, widened to 10 points around it, plus 10 %: 84..96; y: 50..70 plus 10 %: 48..72, the top raised
+    # to 84 + 0.1 * 12 = 85.2 so that the diagonal crosses the plot
+    (x_low, x_high), (y_low, y_high) = toy["limits"]
+    assert (x_low, x_high, y_low) == pytest.approx((84.0, 96.0, 48.0)) and y_high == pytest.approx(85.2)
+    assert toy["legend"] == ["measured: mean ± std, seeds faint", "debiased = biased"]
+
+    birds = _bias_plot(drawn_figures["Waterbirds.png"])
+    spread = 100 * 0.02 / 2**0.5, 100 * 0.1 / 2**0.5  # sample std of (95, 97) and of (55, 65)
+    simclr, wcl_d, wcl_b = birds["measured"]
+    assert (simclr["label"], wcl_d["label"], wcl_b["label"]) == ("SimCLR, n=2", "WCL (E_d), n=1", "WCL (E_b), n=1")
+    assert simclr["point"] == pytest.approx((96.0, 60.0))
+    assert simclr["x_bar"] == [pytest.approx([96 - spread[0], 60.0]), pytest.approx([96 + spread[0], 60.0])]
+    assert simclr["y_bar"] == [pytest.approx([96.0, 60 - spread[1]]), pytest.approx([96.0, 60 + spread[1]])]
+    assert simclr["seeds"] == [pytest.approx((95.0, 55.0)), pytest.approx((97.0, 65.0))]
+    assert (wcl_d["point"], wcl_d["seeds"]) == ((80.0, 60.0), [(80.0, 60.0)])  # each row of WCL's run: its own
+    assert (wcl_b["point"], wcl_b["seeds"]) == ((90.0, 30.0), [(90.0, 30.0)])
+    assert wcl_b["y_bar"] == [[90.0, 30.0], [90.0, 30.0]]  # one seed: no spread
+    assert len(set(birds["colours"])) == 3 and birds["papers"] == []  # WCL's paper reports no biased/debiased
+    (x_low, x_high), (y_low, y_high) = birds["limits"]
+    for entry in birds["measured"]:
+        for x, y in [entry["point"], *entry["seeds"], *entry["x_bar"], *entry["y_bar"]]:
+            assert x_low < x < x_high and y_low < y < y_high
+    assert max(x_low, y_low) < min(x_high, y_high)  # the diagonal crosses the plot

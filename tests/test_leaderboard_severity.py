@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.colors
 import polars as pl
+import pytest
 
 from benchsuite.leaderboard.build import generate
 from benchsuite.leaderboard.orderings import check
@@ -100,3 +102,33 @@ def test_equal_entries_are_tied_and_both_at_zero_are_at_the_floor_not_reversed()
     assert set(_verdicts([0.25, 0.5, 0.25], [0.5, 0.25, 0.5]).values()) == {
         "unresolved (the interval holds 0): reversed in the mean"}
     assert set(_verdicts([0.5, 0.6, 0.7], [0.1, 0.15, 0.2]).values()) == {"holds"}
+
+
+def test_the_severity_plot_draws_each_methods_means_and_seed_range(tmp_path, drawn_figures):
+    results = _results(tmp_path)
+    for seed, worst in enumerate([0.60, 0.70]):  # JTT at 0.99 too (2 seeds): a second curve
+        _run(results, "JTT", "jtt_synthetic_waterbirds", seed, worst, agreement=0.99)
+    generate(results, tmp_path / "lb", formats="md")
+    figure = drawn_figures["SyntheticWaterbirds-severity.png"]
+    (axes,) = figure.axes
+    # CLAD was measured at 0.95 alone: no curve; ERM and JTT: a line through their means (%)
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axes.get_lines()}
+    assert lines.keys() == {"ERM", "JTT"}
+    assert lines["ERM"][0] == [0.95, 0.99] and lines["ERM"][1] == pytest.approx([55.0, 35.0])
+    assert lines["JTT"][0] == [0.95, 0.99] and lines["JTT"][1] == pytest.approx([(70 + 75 + 72) / 3, 65.0])
+    # the band of each line spans its seeds' lowest to highest value, in the line's colour
+    bands = axes.collections
+    assert len(bands) == 2
+    for band, line, (low, high) in zip(bands, axes.get_lines(), [([50, 30], [60, 40]), ([70, 60], [75, 70])],
+                                       strict=True):
+        corners = {(round(float(x), 6), round(float(y), 6)) for x, y in band.get_paths()[0].vertices}
+        assert corners == {(0.95, low[0]), (0.99, low[1]), (0.95, high[0]), (0.99, high[1])}
+        assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(matplotlib.colors.to_rgb(line.get_color()))
+    assert len({matplotlib.colors.to_rgb(line.get_color()) for line in axes.get_lines()}) == 2
+    assert axes.get_xlabel() == "SyntheticWaterbirds.background_agreement"
+    assert axes.get_ylabel() == "worst-group test accuracy (%)"
+    assert [float(tick) for tick in axes.get_xticks()] == [0.95, 0.99]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["0.95", "0.99"]
+    assert axes.get_title() == ("SyntheticWaterbirds\nworst-group accuracy against background_agreement "
+                                "(selection: last-epoch)")
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["ERM", "JTT"]

@@ -215,7 +215,6 @@ def test_similarity_weights_give_the_opposite_emphasis() -> None:
     assert w[0, 1].item() > 1.5
     poster = relative_difficulty_weights(*encoders)
     assert (w[0, 0] - w[0, 1]) * (poster[0, 0] - poster[0, 1]) < 0
-    assert "not the default" in similarity_weights.__doc__ and "opposite" in similarity_weights.__doc__
 
 
 def test_coinciding_pairs_under_both_encoders_are_guarded() -> None:
@@ -248,15 +247,30 @@ def test_e_b_learns_from_the_triplet_loss_alone() -> None:
     zb1.grad = zb2.grad = None
     triplet_loss(zb1, zb2).backward()
     assert torch.equal(total_grad[0], zb1.grad) and torch.equal(total_grad[1], zb2.grad)
-    w = relative_difficulty_weights(zd1, zd2, zb1, zb2)
-    assert loss_d.item() == pytest.approx(debiased_contrastive_loss(zd1, zd2, 0.5, 0.1, 0.0, w).item(), rel=1e-12)
 
 
-def reference_weighted_loss(zd1, zd2, zb1, zb2, t: float, tau_plus: float, beta: float) -> float:
-    """E_d's loss with the poster's weights, by loops: -log(pos / (pos + Ng)), Ng from sum_j w_j imp_j neg_j /
-    mean(imp), clamped below at N exp(-1/t)."""
+def test_wcl_losses_defaults_are_the_authors_runs_against_the_loop_references() -> None:
+    """wcl_losses() with its defaults is t = 0.5, tau_plus = 0.1, beta = 0 with the poster's weights and the
+    poster's triplet, by the loop references (not by the functions wcl_losses calls)."""
+    zd1, zd2, zb1, zb2 = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(73), dtype=torch.float64)
+    loss_d, loss_b = wcl_losses(zd1, zd2, zb1, zb2)
+    assert loss_d.item() == pytest.approx(reference_weighted_loss(zd1, zd2, zb1, zb2, 0.5, 0.1, 0.0), rel=1e-10)
+    assert loss_b.item() == pytest.approx(reference_triplet(zb1, zb2), rel=1e-10, abs=1e-12)
+    # the options (the authors' code's weights at their default t = 0.5, its debiased triplet) reach the terms
+    options_d, options_b = wcl_losses(zd1, zd2, zb1, zb2, weights=similarity_weights, triplet=debiased_triplet_loss)
+    code_weights = reference_similarity(zd1, zd2, zb1, zb2, 0.5)
+    assert options_d.item() == pytest.approx(
+        reference_weighted_loss(zd1, zd2, zb1, zb2, 0.5, 0.1, 0.0, weights=code_weights), rel=1e-10
+    )
+    assert options_b.item() == pytest.approx(reference_debiased_triplet(zb1, zb2, 0.1), rel=1e-10)
+
+
+def reference_weighted_loss(zd1, zd2, zb1, zb2, t: float, tau_plus: float, beta: float,
+                            weights: list[list[float]] | None = None) -> float:
+    """E_d's loss with the poster's weights (or the given (2B, N) `weights`), by loops: -log(pos / (pos + Ng)), Ng
+    from sum_j w_j imp_j neg_j / mean(imp), clamped below at N exp(-1/t)."""
     b = len(zd1)
-    w = reference_relative_difficulty(zd1, zd2, zb1, zb2)
+    w = reference_relative_difficulty(zd1, zd2, zb1, zb2) if weights is None else weights
     views, n, losses = reference_views(zd1, zd2), 2 * b - 2, []
     for a, p, negatives in pairs(b):
         pos = math.exp(float(views[a] @ views[p]) / t)

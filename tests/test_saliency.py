@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -49,7 +50,7 @@ def _tiny_run(tmp_path, experiment: str):
     return execute([GIN / f"{experiment}.gin"], [*TINY, *TINY_DATA["SyntheticBackgrounds"]], results=tmp_path)
 
 
-def test_command_rebuilds_runs_and_writes_the_grid(tmp_path) -> None:
+def test_command_rebuilds_runs_and_writes_the_grid(tmp_path, drawn_figures) -> None:
     erm, clad = _tiny_run(tmp_path, "erm_synthetic_backgrounds"), _tiny_run(tmp_path, "clad_synthetic_backgrounds")
     loaded = load_run(clad.run_dir)
     # the rebuilt model is the trained one: its test accuracy is the record's
@@ -63,6 +64,34 @@ def test_command_rebuilds_runs_and_writes_the_grid(tmp_path) -> None:
     code = main(["saliency", str(erm.run_dir), str(clad.run_dir), "--output", str(output), "--images", "3",
                  "--split", "mixed_rand"])
     assert code == 0 and output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # what the grid shows: a row per image (the first 3 of Mixed-Rand), the image, then each run's saliency of
+    # it for its label, |d logit_y / d x| at the [0, 1] image maxed over channels, taken here by autograd
+    assert loaded.dataset.mean == loaded.dataset.std == (0.5, 0.5, 0.5)
+    split = loaded.dataset.split("mixed_rand")
+    images, labels = split.images[:3], split.labels[:3]
+    maps = []
+    for run in (erm, clad):
+        method = load_run(run.run_dir).method
+        x = (images.float() / 255).requires_grad_(True)
+        logits = method.logits((x - 0.5) / 0.5)  # SyntheticBackgrounds' mean and std: 0.5 per channel
+        (gradient,) = torch.autograd.grad(logits[torch.arange(3), labels].sum(), x)
+        maps.append(gradient.abs().amax(dim=1))
+    assert not torch.allclose(maps[0], maps[1])  # the two runs' maps differ: a swapped column would show
+    panels = {}
+    for axis in drawn_figures["grid.png"].axes:
+        spec = axis.get_subplotspec()
+        (image,) = axis.get_images()
+        panels[spec.rowspan.start, spec.colspan.start] = (np.asarray(image.get_array()), axis.get_title())
+    assert set(panels) == {(row, column) for row in range(3) for column in range(3)}
+    for row in range(3):
+        array, title = panels[row, 0]
+        assert np.array_equal(array, images[row].permute(1, 2, 0).numpy())
+        assert title == f"mixed_rand #{row}, label {int(labels[row])}"
+        for column, (run, row_label) in enumerate([(erm, "ERM"), (clad, "CLAD")], start=1):
+            array, title = panels[row, column]
+            np.testing.assert_allclose(array, maps[column - 1][row].numpy(), rtol=1e-5, atol=1e-7)
+            assert title == (f"{row_label}, seed {run.record['seed']}\nrun {run.run_dir.name}" if row == 0 else "")
 
 
 def test_command_refuses_runs_it_cannot_explain(tmp_path, capsys) -> None:
