@@ -187,15 +187,16 @@ def _evaluations(rows):
 
 
 def test_best_validation_picks_each_runs_own_best_epoch_not_the_entrys_best():
-    # run a peaks at epoch 2 (val 0.8), run b at epoch 1 (val 0.7, below a's best): both runs count, each at its peak
-    rows = [("a", 0, 1, False, 0.6, 0.50), ("a", 0, 2, False, 0.8, 0.60), ("a", 0, 3, True, 0.7, 0.70),
-            ("b", 1, 1, False, 0.7, 0.40), ("b", 1, 2, True, 0.5, 0.90)]
+    # run a (seed 1) peaks at epoch 2 (val 0.8), run b (seed 0) at epoch 1 (val 0.7, below a's best): both runs
+    # count, each at its own peak, listed in seed order
+    rows = [("a", 1, 1, False, 0.6, 0.50), ("a", 1, 2, False, 0.8, 0.60), ("a", 1, 3, True, 0.7, 0.70),
+            ("b", 0, 1, False, 0.7, 0.40), ("b", 0, 2, True, 0.5, 0.90)]
     chosen = select(_evaluations(rows), rule_named("best-val-average"))
-    assert chosen.runs.select("run", "epoch").rows() == [("a", 2), ("b", 1)]
+    assert chosen.runs.select("run", "epoch").rows() == [("b", 1), ("a", 2)]
     assert chosen.entries["test/top1:mean"].item() == pytest.approx(0.5)
     assert chosen.unselectable.height == 0
     last = select(_evaluations(rows), rule_named("last-epoch"))
-    assert last.runs.select("run", "epoch").rows() == [("a", 3), ("b", 2)]
+    assert last.runs.select("run", "epoch").rows() == [("b", 2), ("a", 3)]
 
 
 def test_the_family_reference_is_the_one_whose_experiment_shares_the_longest_ending():

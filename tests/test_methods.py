@@ -206,3 +206,24 @@ def test_the_negatives_figure_shows_each_anchors_easiest_and_hardest_negatives(t
             array, shown_title = panels[row, column]
             assert np.array_equal(array, images[index].permute(1, 2, 0).numpy()), (row, column)
             assert shown_title == title
+
+
+@pytest.mark.parametrize("gin_file", sorted((GIN / "methods").glob("*.gin")), ids=lambda path: path.stem)
+def test_each_methods_python_defaults_are_its_gin_files_values(gin_file):
+    """gin/methods/<method>.gin writes out the authors' settings; a method built in Python without gin gets the
+    same, so that a changed default cannot pass unnoticed behind the gin files."""
+    import ast
+    import inspect
+
+    from benchsuite.registry import METHODS
+
+    checked = 0
+    for line in gin_file.read_text().splitlines():
+        name, _, value = line.partition(" = ")
+        method, _, parameter = name.partition(".")
+        if method not in METHODS or "@" in value:
+            continue
+        default = inspect.signature(METHODS.get(method)).parameters[parameter].default
+        assert default == ast.literal_eval(value), (gin_file.name, name)
+        checked += 1
+    assert checked or gin_file.stem in ("erm", "simclr")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -49,7 +48,8 @@ def test_a_sweep_expands_to_plain_strings_in_a_stable_order():
         ("run.seed = 1", "WCL.lr_b = 0.1", "WCL.tau_plus = 0.1"),
         ("run.seed = 2", "WCL.lr_b = 0.1", "WCL.tau_plus = 0.1"),
     ]
-    assert specs[0].command().startswith("python -m benchsuite run --gin gin/erm_synthetic_backgrounds.gin")
+    assert specs[0].command() == ("python -m benchsuite run --gin gin/erm_synthetic_backgrounds.gin "
+                                  "--gin-param 'run.seed = 0' --gin-param 'Trainer.progress = False' --results results")
 
 
 def test_a_missing_experiment_file_names_the_pair_and_the_files_there():
@@ -69,8 +69,13 @@ def test_a_sweep_file_without_its_required_bindings_says_which(tmp_path):
     bare = tmp_path / "gin" / "sweeps" / "bare.gin"
     bare.parent.mkdir(parents=True)
     bare.write_text("import benchsuite.sweep\nSweep.name = 'bare'\n")
-    with pytest.raises(ConfigError, match=r"Sweep\.methods"):
+    with pytest.raises(ConfigError) as raised:
         load_sweep([bare])
+    # gin's own first line, ended by one full stop, then what a sweep needs
+    message = str(raised.value)
+    assert message == (f"Sweep file(s) {bare}: Required bindings for `Sweep` not provided in config: ['methods', "
+                       "'datasets']. A sweep binds at least Sweep.name, Sweep.methods and Sweep.datasets "
+                       "(gin/sweeps/embedded.gin shows how).")
 
 
 @pytest.mark.slow
@@ -159,17 +164,21 @@ def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_su
 
 
 def test_override_files_are_found_beside_gin_or_where_an_absolute_path_says(tmp_path, monkeypatch):
-    monkeypatch.chdir(GIN.parent)
+    monkeypatch.chdir(tmp_path)  # not the folder that holds gin/: a relative override is still read beside gin/
     absolute = tmp_path / "mine.gin"
     overrides = f"Sweep.gin_overrides = ['gin/overrides/fixture_scale.gin', '{absolute}']"
     sweep = load_sweep([SWEEP], [*SMALL[:3], overrides])
     spec = sweep.specs(gin_root_of(SWEEP), "results")[0]
-    assert spec.gin_files == ("gin/erm_synthetic_backgrounds.gin", "gin/overrides/fixture_scale.gin",
-                              os.path.relpath(absolute, GIN.parent))
+    assert spec.workdir == str(tmp_path)
+    assert [(tmp_path / file).resolve() for file in spec.gin_files] == [
+        GIN / "erm_synthetic_backgrounds.gin", GIN / "overrides" / "fixture_scale.gin", absolute]
+    assert spec.gin_files[2] == "mine.gin"  # relative to the workdir, where a worker parses it
 
 
-def test_a_sweep_that_names_no_cluster_runs_on_this_machine():
+def test_a_sweep_that_names_no_cluster_runs_on_this_machine_and_keeps_its_executor_settings():
     assert Sweep(name="s", methods=["erm"], datasets=["synthetic_backgrounds"]).cluster == "local"
+    sweep = load_sweep([SWEEP], ["Sweep.parallelism = 3", "Sweep.partition = 'gpu'", "Sweep.mem_gb = 8.0"])
+    assert (sweep.parallelism, sweep.partition, sweep.mem_gb) == (3, "gpu", 8.0)
 
 
 def test_a_relative_results_folder_is_located_from_the_specs_workdir_not_the_callers(tmp_path, monkeypatch):

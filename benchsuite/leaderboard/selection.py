@@ -34,7 +34,6 @@ class Selection:
     entries: pl.DataFrame
     runs: pl.DataFrame
     unselectable: pl.DataFrame
-    metrics: list[str]
 
 
 def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
@@ -93,4 +92,4 @@ def select(evaluations: pl.LazyFrame, rule: Rule) -> Selection:
         .join(best, on=list(ENTRY))
         .sort(ENTRY)
     )
-    return Selection(entries, kept, unselectable, sorted(metrics))
+    return Selection(entries, kept, unselectable)
