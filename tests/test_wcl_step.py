@@ -60,3 +60,19 @@ def test_two_optimizers_one_per_encoder_with_their_learning_rates() -> None:
     assert {frozenset(ids(debiased)), frozenset(ids(biased))} == {frozenset(e_d), frozenset(e_b)}
     lrs = {frozenset(ids(o)): o.param_groups[0]["lr"] for o in (debiased, biased)}
     assert lrs[frozenset(e_d)] == 0.001 and lrs[frozenset(e_b)] == 0.05
+
+
+def test_the_training_stage_steps_those_two_optimizers():
+    from benchsuite.datasets.base import Split
+
+    class _Data(_TwoClasses):
+        def split(self, name: str) -> Split:
+            labels = torch.zeros(4, dtype=torch.long)
+            return Split(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, labels)
+
+    wcl = _wcl()
+    stage = next(wcl.stages(_Data(), Trainer(lr=0.001, device="cpu", progress=False)))
+    groups = {frozenset(id(p) for group in o.param_groups for p in group["params"]): o.param_groups[0]["lr"]
+              for o in stage.optimizers}
+    e_b = frozenset(id(p) for p in [*wcl.encoder_b.parameters(), *wcl.head_b.parameters()])
+    assert len(stage.optimizers) == 2 and groups[e_b] == 0.05 and sorted(groups.values()) == [0.001, 0.05]
