@@ -77,7 +77,7 @@ def test_a_sweep_file_without_its_required_bindings_says_which(tmp_path):
     suffix = " A sweep binds at least Sweep.name, Sweep.methods and Sweep.datasets (gin/sweeps/embedded.gin shows how)."
     assert message.startswith(prefix) and message.endswith(suffix), message
     gins = message[len(prefix):-len(suffix)]
-    assert gins and gins[0] != "." and gins.endswith(".") and not gins.endswith("..") and "\n" not in gins, message
+    assert gins and gins[0] not in ". " and gins.endswith(".") and not gins.endswith("..") and "\n" not in gins, message
 
 
 @pytest.mark.slow
