@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_throughput import _setup, _timed, full
 
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
-from benchsuite.host_memory import retain_freed_memory
+from benchsuite.training.host_memory import retain_freed_memory
 
 
 def wcl_extra(method, split, batch: int, device: torch.device) -> Callable[[], None]:
@@ -45,8 +45,8 @@ def wcl_extra(method, split, batch: int, device: torch.device) -> Callable[[], N
 
 def clad_extra(method, split, batch: int, device: torch.device) -> Callable[[], None]:
     """CLAD's donors and positives on the device, its dictionary update and lookup, the per-anchor InfoNCE."""
-    from benchsuite.cue_swap import pick_donors, swap_cue
     from benchsuite.losses.clad import clad_info_nce
+    from benchsuite.methods.clad_positives import pick_donors, swap_cue
 
     data = {key: value.to(device) for key, value in split.take(torch.arange(batch)).items()}
     d = method.encoder.feature_dim

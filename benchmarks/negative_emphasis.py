@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from benchsuite.augment import ContrastiveAugment, normalize
-from benchsuite.backbones import SmallCNN, projection_head
 from benchsuite.datasets.synthetic import SyntheticWaterbirds
 from benchsuite.losses.contrastive import contrastive_similarities, negative_mask
 from benchsuite.losses.wcl import relative_difficulty_weights
+from benchsuite.models.backbones import SmallCNN, projection_head
+from benchsuite.training.augment import ContrastiveAugment, normalize
 
 
 def _load(run: Path, encoder: str, head: str, width: int) -> torch.nn.Module:

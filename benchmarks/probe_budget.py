@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from benchsuite.backbones import SmallCNN
 from benchsuite.datasets.base import Split
 from benchsuite.datasets.synthetic import SyntheticWaterbirds
 from benchsuite.evaluation import LinearProbe, LogisticProbe, frozen_features
-from benchsuite.pretraining import EmbeddedPretraining
+from benchsuite.models.backbones import SmallCNN
+from benchsuite.training.pretraining import EmbeddedPretraining
 
 
 class _PlaceTarget(SyntheticWaterbirds):

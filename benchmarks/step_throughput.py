@@ -29,18 +29,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import benchsuite.builtins  # noqa: F401  registers the built-ins
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-import benchsuite.builtins  # noqa: F401  registers the built-ins
-from benchsuite.cue_swap import background_alone
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
-from benchsuite.host_memory import retain_freed_memory
+from benchsuite.methods.clad_positives import background_alone
 from benchsuite.registry import BACKBONES, METHODS
-from benchsuite.trainer import Trainer, autocast_for, prepare_for_device, train_loop
+from benchsuite.training.host_memory import retain_freed_memory
+from benchsuite.training.trainer import Trainer, autocast_for, prepare_for_device, train_loop
 
 #: per-family: how many images pass through the modules per training image (two views), and the usual
 #: pipeline's per-item transform

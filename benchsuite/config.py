@@ -3,9 +3,11 @@
 Includes inside gin files are resolved against the `gin/` folder that holds the file (so
 `include 'methods/erm.gin'` works from any working directory) and then the working directory.
 
-Parsing first loads the installed plugins (benchsuite.plugins), so gin files bind their classes like the
-built-ins; a gin `import` line loads a plugin module that is not installed. A name that a broken plugin
-would have provided, or an import that fails, is one paragraph saying which plugin or module and why.
+Parsing loads nothing by itself: the built-ins and the installed plugins are loaded before it, in one place
+(`benchsuite.experiment.components.load`, called by the command line and by `execute`), so gin files bind
+their classes like the built-ins; a gin `import` line loads a plugin module that is not installed. A name that
+a broken plugin would have provided, or an import that fails, is one paragraph saying which plugin or module
+and why. This module imports nothing of the suite but `errors` and `registry`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from pathlib import Path
 import gin
 from gin import config as gin_config
 
-from benchsuite import plugins
 from benchsuite.errors import ConfigError
-from benchsuite.registry import BACKBONES, DATASETS, METHODS
+from benchsuite.registry import BACKBONES, BROKEN, DATASETS, METHODS, failure_hint
 
 
 class _QuietSearchPaths(logging.Filter):
@@ -36,8 +37,9 @@ class _QuietSearchPaths(logging.Filter):
 logging.getLogger().addFilter(_QuietSearchPaths())
 
 
-def _gin_root(file: Path) -> Path | None:
-    for parent in file.resolve().parents:
+def gin_root(file: str | Path) -> Path | None:
+    """The gin/ folder that holds `file` (gin/sweeps/<name>.gin -> gin/), or None if it lies in none."""
+    for parent in Path(file).resolve().parents:
         if parent.name == "gin":
             return parent
     return None
@@ -86,18 +88,17 @@ def _explain(error: Exception, where: str) -> ConfigError:
     if owner:
         hint = _parameters_of(owner.group(1))
     elif unknown:
-        hint = plugins.failure_hint(unknown.group(1).rpartition(".")[2]) or " " + registered_choices()
+        hint = failure_hint(unknown.group(1).rpartition(".")[2]) or " " + registered_choices()
     return ConfigError(f"Invalid gin configuration: {message}.{hint}")
 
 
 def parse(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None:
     """Clear gin, then parse `files` in order and `bindings` after them; raise ConfigError on any problem."""
-    plugins.load_entry_points()
     gin.clear_config()
     for file in map(Path, files):
         if not file.is_file():
             raise ConfigError(f"Gin file '{file}' does not exist (from --gin). Experiments live under gin/.")
-        root = _gin_root(file)
+        root = gin_root(file)
         if root is not None and str(root) not in gin_config._LOCATION_PREFIXES:
             gin.add_config_file_search_path(str(root))
         try:
@@ -112,7 +113,18 @@ def parse(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None:
             gin.clear_config()
             raise _explain(error, f"--gin-param '{binding}'") from None
     try:
-        plugins.check_config(gin.config_str())
+        _check_no_broken_plugin_used(gin.config_str())
     except ConfigError:
         gin.clear_config()
         raise
+
+
+def _check_no_broken_plugin_used(config_str: str) -> None:
+    """Raise ConfigError if a parsed gin config uses a class that a broken plugin registered before failing."""
+    for plugin in BROKEN:
+        for kind, name in plugin.provides:
+            if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", config_str):
+                raise ConfigError(
+                    f"The gin config uses the {kind} '{name}' from the plugin {plugin.describe()}, which failed to "
+                    f"load: {plugin.error}."
+                )

@@ -17,14 +17,16 @@ import contextlib
 import errno
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from benchsuite.errors import StorageError, storage_message
 from benchsuite.faults import kill_point
@@ -52,14 +54,22 @@ def run_id(config_str: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def write_atomic(path: Path, data: bytes, point: str, keep_previous: Path | None = None) -> None:
-    """Replace `path` by `data` so that it holds either its old content or all of `data`, never a part.
+def write_atomic(
+    path: Path, data: bytes | Callable[[BinaryIO], object], point: str, keep_previous: Path | None = None
+) -> None:
+    """Replace `path` by `data` so that it holds either its old content or all of `data`, never a part: the one
+    way the suite writes a file that others may read (records, checkpoints, caches, the leaderboard's index).
 
-    The bytes go to a temporary file beside it, are flushed to disk and read back, and only then is the file
-    renamed over `path`; with `keep_previous`, the old `path` is first moved there. Any failure (a full disk)
-    removes the temporary file and raises StorageError naming `path` and the cause. `point` names the kill
-    points on the way (faults.py).
+    `data` is the bytes, or a function that writes them to a binary file (`lambda f: torch.save(state, f)`,
+    `frame.write_parquet`). The bytes go to a temporary file beside `path`, are flushed to disk and read back,
+    and only then is the file renamed over `path`; with `keep_previous`, the old `path` is first moved there.
+    Any failure (a full disk) removes the temporary file and raises StorageError naming `path` and the cause.
+    `point` names the kill points on the way (faults.py).
     """
+    if callable(data):
+        buffer = io.BytesIO()
+        data(buffer)
+        data = buffer.getvalue()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +91,7 @@ def write_atomic(path: Path, data: bytes, point: str, keep_previous: Path | None
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise StorageError(storage_message(path, error)) from None
+            raise StorageError(storage_message(path, error)) from error  # the cause, for callers that report it
         raise
     kill_point(f"{point}.replaced")
 

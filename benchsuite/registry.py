@@ -4,15 +4,18 @@ A registry is a named dict whose decorator also registers the class with gin und
 that gin files bind it (`run.method = @ERM()`) and `python -m benchsuite list` shows it. Lookups of an
 unknown name raise a `ConfigError` that lists the valid choices.
 
-The three registries of the suite also hold what plugins register (see `benchsuite.plugins`): their first
-lookup loads the installed plugins' entry points, so `import benchsuite` stays cheap and a broken plugin
-breaks nothing until something asks for it. Every entry remembers where it came from (module and
-distribution), so that two registrations of one name fail with an error naming both, never silently
-override each other.
+The three registries also hold what plugins register. A lookup never loads anything: the built-ins and the
+installed plugins are loaded in one place, `benchsuite.experiment.components.load`, by the command line and by
+`execute` before their gin parse. This module imports nothing of the suite above `errors`. It keeps what the
+loading reports: every entry remembers where it came from (module and distribution), so that two registrations
+of one name fail with an error naming both, never silently override each other; and the plugins that failed
+to load (`BROKEN`), so that an unknown name is explained by the plugin that would have provided it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,20 +62,76 @@ def loading(distribution: str | None, via: str) -> Iterator[None]:
         _loading.pop()
 
 
+#: top-level package -> distribution, for the packages whose entry points were loaded
+KNOWN_DISTRIBUTIONS: dict[str, str] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def distribution_of(module: str) -> str | None:
+    """The installed distribution that provides `module`, or None (a module found on PYTHONPATH)."""
+    top = module.partition(".")[0]
+    if top == "benchsuite":
+        return "benchsuite"
+    if top in KNOWN_DISTRIBUTIONS:
+        return KNOWN_DISTRIBUTIONS[top]
+    names = _packages_distributions().get(top)
+    return names[0] if names else None
+
+
 def _source_of(cls: type) -> Source:
     if _loading:
         distribution, via = _loading[-1]
         return Source(cls.__module__, cls.__qualname__, distribution, via)
-    from benchsuite.plugins import distribution_of  # here: plugins imports this module
-
     return Source(cls.__module__, cls.__qualname__, distribution_of(cls.__module__))
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One entry point of an installed distribution, after trying to load it."""
+
+    group: str
+    name: str
+    value: str
+    distribution: str | None
+    #: the import error on one line ("RuntimeError: ..."); None when it loaded
+    error: str | None = None
+    #: (kind, name) of what its loading registered
+    provides: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+    def describe(self) -> str:
+        return f"entry point '{self.name} = {self.value}' in {self.group} of distribution {self.distribution or '?'}"
+
+
+#: the plugins that failed to load, as `benchsuite.experiment.components.load` reports them
+BROKEN: list[Plugin] = []
+
+
+def failure_hint(name: str) -> str:
+    """For an error about an unknown name: the broken plugins that may have provided it ("" if none)."""
+    if not BROKEN:
+        return ""
+    named = [p for p in BROKEN if p.name == name or any(provided == name for _, provided in p.provides)]
+    if named:
+        return " " + " ".join(
+            f"'{name}' comes from the plugin {p.describe()}, which failed to load: {p.error}." for p in named
+        )
+    listed = "; ".join(f"{p.describe()}: {p.error}" for p in BROKEN)
+    return f" Plugins that failed to load, one of which may provide '{name}': {listed}."
 
 
 class Registry:
     """Names -> classes for one kind of component (method, dataset or backbone).
 
-    group: the entry-point group whose plugins register here (e.g. "benchsuite.methods"); lookups load
-    the installed plugins first. None for a private registry (tests).
+    group: the entry-point group whose plugins register here (e.g. "benchsuite.methods"); None for a private
+    registry (tests).
     """
 
     def __init__(self, kind: str, group: str | None = None) -> None:
@@ -104,41 +163,32 @@ class Registry:
 
         return decorate
 
-    def _load_plugins(self) -> None:
-        if self.group is not None:
-            from benchsuite import plugins  # here: plugins imports this module
-
-            plugins.load_entry_points()
-
     def get(self, name: str) -> type:
-        self._load_plugins()
         try:
             return self._entries[name]
         except KeyError:
-            from benchsuite import plugins
-
             raise ConfigError(
                 f"Unknown {self.kind} '{name}'. Registered {self.kind}s: {', '.join(self.names())}."
-                f"{plugins.failure_hint(name)}"
+                f"{failure_hint(name)}"
             ) from None
 
     def source(self, name: str) -> Source:
         """Where the class registered as `name` came from."""
-        self._load_plugins()
         self.get(name)
         return self._sources[name]
 
     def names(self) -> list[str]:
-        self._load_plugins()
         return sorted(self._entries)
 
     def items(self) -> list[tuple[str, type]]:
-        self._load_plugins()
         return sorted(self._entries.items())
 
     def __contains__(self, name: str) -> bool:
-        self._load_plugins()
         return name in self._entries
+
+    def classes(self) -> list[type]:
+        """The registered classes."""
+        return list(self._entries.values())
 
 
 METHODS = Registry("method", "benchsuite.methods")

@@ -34,6 +34,15 @@ def _dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("BENCHSUITE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _components_loaded() -> None:
+    """The tests are an entry point like the command line: they load the built-ins and plugins once, in the
+    one place that does (experiment/components.py); registry lookups and the gin parse load nothing."""
+    from benchsuite.experiment import components
+
+    components.load()
+
+
 @pytest.fixture
 def drawn_figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     """File name -> the matplotlib Figure saved under it while the test runs (the file is still written), so

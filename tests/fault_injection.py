@@ -30,14 +30,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 # imported once here, not in every fork (seconds each)
 import benchsuite.builtins
-import benchsuite.report  # noqa: F401
-from benchsuite import checkpoints, records
-from benchsuite.__main__ import main
+import torch
+
+import benchsuite.cli.report  # noqa: F401
+from benchsuite import records
+from benchsuite.cli import main
 from benchsuite.faults import ENVIRONMENT
+from benchsuite.training import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 _TINY = [

@@ -26,10 +26,10 @@ from pathlib import Path
 #: the groups of the report, by module-name prefix, in the issue's words
 GROUPS = {
     "losses/": ("benchsuite.losses.",),
-    "metrics": ("benchsuite.metrics.",),
+    "metrics": ("benchsuite.evaluation.metrics.",),
     "methods/": ("benchsuite.methods.",),
     "leaderboard selection and aggregation": ("benchsuite.leaderboard.selection.", "benchsuite.leaderboard.compare."),
-    "sweep run states": ("benchsuite.sweep.",),
+    "sweep run states": ("benchsuite.sweep.grid.",),
 }
 #: mutmut's exit codes: 1 and 3 a failing test, the SIGXCPU family a mutant that made the tests run far past
 #: their measured time (counted as killed: the suite's own timeout would fail it), 0 survived, 33 and 5 no test

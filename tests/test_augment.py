@@ -1,4 +1,4 @@
-"""Tests of benchsuite.augment: per-image random draws, output range and shape, seeding, exact identities."""
+"""Tests of benchsuite.training.augment: per-image random draws, output range and shape, seeding, exact identities."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torchvision.transforms.v2 as T
 from torch import Tensor
 
-from benchsuite.augment import ContrastiveAugment, NoAugment, SupervisedAugment, normalize, to_unit_float
+from benchsuite.training.augment import ContrastiveAugment, NoAugment, SupervisedAugment, normalize, to_unit_float
 
 BATCH = 16
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torchvision
 
-from benchsuite.backbones import ResNet18, SmallCNN, projection_head
 from benchsuite.errors import ConfigError
+from benchsuite.models.backbones import ResNet18, SmallCNN, projection_head
 
 
 @pytest.mark.parametrize("size", [16, 32])

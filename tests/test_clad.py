@@ -11,15 +11,16 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite import records
-from benchsuite.augment import NoAugment, normalize
-from benchsuite.backbones import SmallCNN
-from benchsuite.cue_swap import pick_donors, swap_cue
 from benchsuite.datasets.base import Dataset, Split
 from benchsuite.datasets.synthetic import SyntheticBackgrounds, SyntheticTexture
 from benchsuite.errors import ConfigError
+from benchsuite.experiment.execute import execute
+from benchsuite.experiment.run import run
 from benchsuite.methods.clad import CLAD, CLADPlus
 from benchsuite.methods.clad_dictionary import NegativeDictionary
-from benchsuite.run import execute, run
+from benchsuite.methods.clad_positives import pick_donors, swap_cue
+from benchsuite.models.backbones import SmallCNN
+from benchsuite.training.augment import NoAugment, normalize
 from tests.conftest import GIN, TINY, TINY_DATA
 
 

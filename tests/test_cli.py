@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from tests.conftest import GIN, REPO, TINY, TINY_DATA
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchsuite.backbones import SmallCNN
 from benchsuite.methods.dcl import DCL
 from benchsuite.methods.hcl import HCL
 from benchsuite.methods.simclr import SimCLR
+from benchsuite.models.backbones import SmallCNN
 from tests.test_losses_contrastive import random_views, reference_debiased, reference_info_nce
 
 T, TAU_PLUS, BETA = 0.3, 0.2, 2.0

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torchvision
 
-from benchsuite.__main__ import main
-from benchsuite.backbones import ResNet18
+from benchsuite.cli import main
 from benchsuite.datasets.roots import DATA_ENV
 from benchsuite.errors import ConfigError
+from benchsuite.models.backbones import ResNet18
 from tests import fixtures
 from tests.conftest import GIN
 

@@ -12,15 +12,14 @@ import gin
 import pytest
 
 from benchsuite import config
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from benchsuite.datasets.celeba import CelebA
 from benchsuite.datasets.imagenet9 import ImageNet9
-from benchsuite.datasets.manifest import identified_config
 from benchsuite.datasets.roots import DATA_ENV
 from benchsuite.datasets.textures import TextureSets
 from benchsuite.datasets.waterbirds import Waterbirds
 from benchsuite.errors import ConfigError
-from benchsuite.run import execute
+from benchsuite.experiment.execute import execute, identified_config
 from tests import fixtures
 from tests.conftest import GIN
 

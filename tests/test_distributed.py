@@ -16,13 +16,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from benchsuite import distributed
-from benchsuite.backbones import Backbone
 from benchsuite.methods.dcl import DCL
 from benchsuite.methods.hcl import HCL
 from benchsuite.methods.simclr import SimCLR
 from benchsuite.methods.wcl import WCL
-from benchsuite.trainer import Trainer, train_loop
+from benchsuite.models.backbones import Backbone
+from benchsuite.training import distributed
+from benchsuite.training.trainer import Trainer, train_loop
 from tests.test_trainer import _regression_split
 
 WORLD = 2

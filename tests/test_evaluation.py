@@ -243,7 +243,7 @@ def test_a_random_encoder_on_label_independent_images_is_at_chance_within_a_bino
     probe refit on the test split gives 0.824, the epoch probe trained on it 0.674, a kNN that searches the
     queried split itself (each query its own neighbour) 0.684. (The probe's val/top1 is not binomial: C is
     chosen to maximise it.)"""
-    from benchsuite.backbones import SmallCNN
+    from benchsuite.models.backbones import SmallCNN
 
     torch.manual_seed(0)
     encoder = SmallCNN(width=64)  # random weights: 256 features

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from benchsuite.datasets.roots import DATA_ENV
-from benchsuite.run import execute
+from benchsuite.experiment.execute import execute
 from tests.conftest import GIN
 from tests.fixtures import write_all
 

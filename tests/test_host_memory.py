@@ -15,7 +15,7 @@ def test_glibc_accepts_the_settings_and_freed_memory_stays_in_the_process():
     # defaults the heap top is trimmed (RSS drops back); with the settings the pages stay resident.
     script = """
 import ctypes, ctypes.util, sys
-from benchsuite.host_memory import retain_freed_memory
+from benchsuite.training.host_memory import retain_freed_memory
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype = ctypes.c_void_p
 libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: these blocks come from the heap, not from mmap

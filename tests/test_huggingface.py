@@ -105,7 +105,7 @@ def test_missing_local_path(tmp_path):
 
 
 def test_verify_and_a_run_name_an_undecodable_image_of_an_image_folder(tmp_path, cache, monkeypatch, capsys):
-    from benchsuite.__main__ import main
+    from benchsuite.cli import main
     from benchsuite.datasets.files import UnreadableImage
 
     fixtures.write_hf_imagefolder(tmp_path)

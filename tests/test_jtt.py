@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from benchsuite.backbones import SmallCNN
 from benchsuite.datasets.base import Dataset, Split
 from benchsuite.errors import ConfigError
 from benchsuite.methods.jtt import JTT
-from benchsuite.trainer import Trainer
+from benchsuite.models.backbones import SmallCNN
+from benchsuite.training.trainer import Trainer
 
 #: the 12 training images' labels, and the labels the fixed identifier predicts for them
 LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from benchsuite.leaderboard.build import generate
 from tests.leaderboard_records import markdown_table, write_run
 
@@ -143,7 +143,7 @@ def test_golden_tables_from_hand_computed_values(golden):
 def test_the_command_loads_neither_torch_nor_the_built_ins(golden):
     """`python -m benchsuite leaderboard` reads records only: importing torch would cost it seconds."""
     script = (
-        "import sys; from benchsuite.__main__ import main; "
+        "import sys; from benchsuite.cli import main; "
         f"code = main(['leaderboard', '--results', {str(golden / 'results')!r}, '--out', {str(golden / 'out')!r}]); "
         "print(code, sorted(m for m in ('torch', 'torchvision', 'benchsuite.builtins') if m in sys.modules))"
     )

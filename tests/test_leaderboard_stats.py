@@ -154,7 +154,7 @@ def test_an_oracle_rule_is_marked_wherever_it_is_named(tmp_path):
 
 
 def test_unknown_format_is_one_clear_paragraph(tmp_path, capsys):
-    from benchsuite.__main__ import main
+    from benchsuite.cli import main
 
     _two_methods(tmp_path / "results")
     code = main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out"),

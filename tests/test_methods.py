@@ -13,10 +13,10 @@ import torch
 from benchsuite import records
 from benchsuite.datasets.base import Dataset, Split
 from benchsuite.evaluation import preprocess
+from benchsuite.experiment.execute import execute
 from benchsuite.losses.wcl import relative_difficulty_weights
 from benchsuite.methods.jtt import EmptyErrorSet
-from benchsuite.methods.negatives_figure import easiest_and_hardest, save_negatives_figure, weights_between_images
-from benchsuite.run import execute
+from benchsuite.methods.wcl_figure import easiest_and_hardest, save_negatives_figure, weights_between_images
 from tests.conftest import GIN, TINY, TINY_DATA
 
 
@@ -132,8 +132,8 @@ def test_jtt_empty_error_set_stops_with_a_clear_message(tmp_path, monkeypatch):
 def test_every_method_augments_with_what_it_is_given_and_its_familys_default_otherwise(name):
     from torch import nn
 
-    from benchsuite.augment import ContrastiveAugment, SupervisedAugment
     from benchsuite.registry import METHODS
+    from benchsuite.training.augment import ContrastiveAugment, SupervisedAugment
 
     cls = METHODS.get(name)
     given = nn.Identity()

@@ -23,7 +23,7 @@ import statistics
 import pytest
 import torch
 
-from benchsuite.run import execute
+from benchsuite.experiment.execute import execute
 from tests.conftest import GIN
 
 #: the pretraining, backbone and trainer shared by every run here (one pretraining, built once per session)

@@ -1,4 +1,5 @@
-"""Hand-computed cases for benchsuite.metrics: top-k, per-group, worst-group, biased/debiased pooling, BG-gap."""
+"""Hand-computed cases for benchsuite.evaluation.metrics: top-k, per-group, worst-group, biased/debiased
+pooling, BG-gap."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from benchsuite.metrics import classification_metrics, split_metrics
+from benchsuite.evaluation.metrics import classification_metrics, split_metrics
 
 
 def one_hot_logits(predicted: list[int], num_classes: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""One owner per run folder (benchsuite/ownership.py): a second process is refused with who owns the run and
+"""One owner per run folder (benchsuite/experiment/ownership.py): a second process is refused with who owns the run and
 since when, a stale lock is taken over, and two `python -m benchsuite run` of one config at once write
 every evaluation once."""
 
@@ -14,8 +14,9 @@ from collections import Counter
 
 import pytest
 
-from benchsuite import ownership, records
+from benchsuite import records
 from benchsuite.errors import RunOwned
+from benchsuite.experiment import ownership
 from tests.conftest import GIN, REPO, TINY_DATA
 
 

@@ -103,15 +103,18 @@ def uninstalled_example(tmp_path) -> Path:
     return tmp_path / "src"
 
 
-def test_import_benchsuite_loads_no_plugin(broken_site):
+def test_import_and_lookup_load_nothing_until_components_load(broken_site):
     done = _benchsuite([], [broken_site], python=["-c", textwrap.dedent("""
         import sys
         import benchsuite
-        from benchsuite import plugins
-        assert "benchsuite_broken_plugin" not in sys.modules and plugins._state == "unloaded"
+        from benchsuite.experiment import components
+        assert "benchsuite_broken_plugin" not in sys.modules and components._state == "unloaded"
         from benchsuite.registry import METHODS
-        assert "ERM" in METHODS  # the first lookup loads the plugins, and survives the broken one
-        assert "benchsuite_broken_plugin" not in sys.modules and [p.name for p in plugins.broken()] == ["BrokenMethod"]
+        assert "ERM" not in METHODS and "torch" not in sys.modules  # a lookup loads nothing
+        components.load()  # the one place that loads: the built-ins, then the plugins, surviving the broken one
+        assert "ERM" in METHODS
+        assert "benchsuite_broken_plugin" not in sys.modules
+        assert [p.name for p in components.broken()] == ["BrokenMethod"]
         print("ok")
     """)])
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
@@ -233,7 +236,9 @@ def test_gin_import_line_loads_a_module_that_is_not_installed(uninstalled_exampl
     done = _benchsuite([], [uninstalled_example], python=["-c", textwrap.dedent(f"""
         import gin
         from benchsuite import config
+        from benchsuite.experiment import components
         from benchsuite.registry import DATASETS, METHODS
+        components.load()
         config.parse([{str(EXAMPLE / "gin" / "label_smoothing_synthetic.gin")!r}])
         assert gin.query_parameter("LabelSmoothing.smoothing") == 0.1
         assert METHODS.source("LabelSmoothing").distribution is None and "SyntheticBackgroundsSevere" in DATASETS

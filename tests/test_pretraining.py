@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from benchsuite import records
-from benchsuite.backbones import SmallCNN
 from benchsuite.datasets.synthetic import _digit_pools, unbiased_digits
-from benchsuite.pretraining import EmbeddedPretraining
+from benchsuite.models.backbones import SmallCNN
+from benchsuite.training.pretraining import EmbeddedPretraining
 from tests.conftest import GIN, TINY, TINY_DATA
 
 
@@ -71,7 +71,7 @@ def test_pretraining_images_use_training_digits_only_with_cues_independent_of_th
 
 
 def test_a_record_names_its_evaluation_and_starting_weights(tmp_path):
-    from benchsuite.run import execute
+    from benchsuite.experiment.execute import execute
 
     files = [GIN / "base.gin", GIN / "methods" / "simclr.gin", GIN / "datasets" / "synthetic_waterbirds.gin"]
     outcome = execute(files, [*TINY, *TINY_DATA["SyntheticWaterbirds"]], results=tmp_path / "results")

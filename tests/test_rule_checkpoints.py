@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite import rule_checkpoints
+from benchsuite.cli.saliency import load_run
 from benchsuite.errors import ConfigError
 from benchsuite.leaderboard.rules import EPOCH_RULES
-from benchsuite.saliency import load_run
+from benchsuite.training import rule_checkpoints
 from tests.test_run import tiny_run
 
 

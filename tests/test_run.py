@@ -7,9 +7,9 @@ import json
 import pytest
 
 from benchsuite import records
-from benchsuite.__main__ import main
+from benchsuite.cli import main
+from benchsuite.experiment.execute import execute
 from benchsuite.registry import METHODS
-from benchsuite.run import execute
 from tests.conftest import GIN, TINY, TINY_DATA
 
 

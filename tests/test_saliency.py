@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from benchsuite import records
-from benchsuite.__main__ import main
+from benchsuite.cli import main
+from benchsuite.cli.saliency import load_run, saliency_maps
 from benchsuite.evaluation import preprocess
-from benchsuite.metrics import split_metrics
-from benchsuite.run import execute
-from benchsuite.saliency import load_run, saliency_maps
+from benchsuite.evaluation.metrics import split_metrics
+from benchsuite.experiment.execute import execute
 from tests.conftest import GIN, TINY, TINY_DATA
 
 

@@ -9,8 +9,9 @@ import os
 
 import pytest
 
-from benchsuite import checkpoints, records
-from benchsuite.__main__ import main
+from benchsuite import records
+from benchsuite.cli import main
+from benchsuite.training import checkpoints
 from tests.conftest import GIN, TINY, TINY_DATA
 
 ARGS = ["--gin", str(GIN / "erm_synthetic_waterbirds.gin"),

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from benchsuite import records
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from benchsuite.errors import ConfigError
-from benchsuite.sweep import RunSpec, Sweep, gin_root_of, load_sweep, locate, plan
+from benchsuite.sweep.grid import RunSpec, Sweep, gin_root_of, load_sweep, locate, plan
 from tests.conftest import GIN, TINY, TINY_DATA
 
 SWEEP = GIN / "sweeps" / "embedded.gin"
@@ -68,7 +68,7 @@ def test_a_grid_for_a_method_outside_the_sweep_is_rejected():
 def test_a_sweep_file_without_its_required_bindings_says_which(tmp_path):
     bare = tmp_path / "gin" / "sweeps" / "bare.gin"
     bare.parent.mkdir(parents=True)
-    bare.write_text("import benchsuite.sweep\nSweep.name = 'bare'\n")
+    bare.write_text("import benchsuite.sweep.grid\nSweep.name = 'bare'\n")
     with pytest.raises(ConfigError) as raised:
         load_sweep([bare])
     # the file, gin's own first line ended by one full stop, then what a sweep needs
@@ -142,7 +142,8 @@ def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_su
     import subprocess
     import sys
 
-    from benchsuite import ownership, sweep_submit
+    from benchsuite.experiment import ownership
+    from benchsuite.sweep.grid import submit as sweep_submit
 
     live, dead = (run.run_dir for run in _planned(tmp_path, SMALL)[:2])
     owner = ownership.Ownership(live)  # this test's process: alive

@@ -12,7 +12,7 @@ import pytest
 # then reports that it lived on.
 _JOB = """
 import subprocess
-from benchsuite.sweep_submit import keep_requeue_alive
+from benchsuite.sweep.submit import keep_requeue_alive
 keep_requeue_alive()
 print(subprocess.run(["sh", "-c", "kill -TERM $$; echo lived"], capture_output=True, text=True).stdout.strip()
       or "killed")

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from benchsuite.__main__ import main
+from benchsuite.cli import main
 from benchsuite.errors import ConfigError
 from benchsuite.leaderboard.build import generate
-from benchsuite.sweep_rerun import new_seeds
+from benchsuite.sweep.rerun import new_seeds
 from tests.conftest import GIN, TINY, TINY_DATA
 from tests.leaderboard_records import markdown_table
 

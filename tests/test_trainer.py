@@ -10,8 +10,8 @@ from torch import nn
 
 from benchsuite import records
 from benchsuite.datasets.base import Split
-from benchsuite.schedules import cosine_schedule, multistep_schedule
-from benchsuite.trainer import NonFiniteLoss, Trainer
+from benchsuite.training.schedules import cosine_schedule, multistep_schedule
+from benchsuite.training.trainer import NonFiniteLoss, Trainer
 
 
 def _optimizer(lr=1.0):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchsuite.backbones import SmallCNN
 from benchsuite.losses.wcl import triplet_loss
 from benchsuite.methods.wcl import WCL
-from benchsuite.trainer import Trainer
+from benchsuite.models.backbones import SmallCNN
+from benchsuite.training.trainer import Trainer
 from tests.test_losses_wcl import reference_triplet, reference_weighted_loss
 
 

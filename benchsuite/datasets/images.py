@@ -3,7 +3,7 @@
 `Preprocess` is the deterministic part of the papers' input pipelines, applied when an image is read:
 an optional centre crop of the raw image (CelebA's 178 px face crop, JTT), a resize, and a centre crop to
 the network's input size (ImageNet's resize 256 -> crop 224). Random augmentation happens later, on the
-device, on whole batches (benchsuite.augment). Foreground masks go through the same geometry with nearest
+device, on whole batches (benchsuite.training.augment). Foreground masks go through the same geometry with nearest
 interpolation, so they stay aligned with their images.
 """
 

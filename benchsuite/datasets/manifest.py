@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import gin
-
 
 @dataclass(frozen=True)
 class Manifest:
@@ -42,28 +40,3 @@ def manifest(folder: Path, files: Iterable[str | Path]) -> Manifest:
         lines.append(f"{name}\t{size}")
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
     return Manifest(len(lines), total, digest)
-
-
-def _dataset_of_config():
-    """A fresh instance of the dataset that `run.dataset` builds, if it is read from disk (else None)."""
-    from benchsuite.datasets.disk import DiskDataset
-
-    try:
-        reference = gin.query_parameter("run.dataset")
-    except ValueError:
-        return None
-    configurable = getattr(reference, "configurable", None)
-    wrapped = getattr(configurable, "wrapped", None)
-    if not (getattr(reference, "evaluate", False) and isinstance(wrapped, type) and issubclass(wrapped, DiskDataset)):
-        return None
-    return reference.scoped_configurable_fn()
-
-
-def identified_config() -> str:
-    """The parsed gin config as the run id hashes it: gin's config string, plus the data manifest's line for a
-    dataset read from disk (loading the dataset's metadata; a missing dataset raises its ConfigError here)."""
-    config = gin.config_str()
-    dataset = _dataset_of_config()
-    if dataset is None:
-        return config
-    return f"{config}\n# data manifest: {dataset.manifest().fingerprint}\n"

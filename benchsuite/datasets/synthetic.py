@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchsuite import checkpoints
+from benchsuite import records
 from benchsuite.datasets.base import Dataset, Split
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
@@ -236,7 +236,7 @@ class _SyntheticDigits(Dataset):
             generator = torch.Generator().manual_seed(self.seed)
             pools = _digit_pools(self.seed)
             stored = {name: vars(split) for name, split in self.build(pools, generator).items()}
-            checkpoints.write(file, stored, "dataset_cache")
+            records.write_atomic(file, lambda out: torch.save(stored, out), "dataset_cache")
         return {name: Split(**tensors) for name, tensors in stored.items()}
 
     @abc.abstractmethod
@@ -439,7 +439,7 @@ class SyntheticTexture(_SyntheticDigits):
 
 def unbiased_digits(n: int, image_size: int, seed: int) -> tuple[Tensor, Tensor]:
     """n images of the training pool's digits, labelled by digit, with every cue independent of the label: the
-    pretraining source of the embedded benchmarks (benchsuite/pretraining.py).
+    pretraining source of the embedded benchmarks (benchsuite/training/pretraining.py).
 
     Each digit is white or filled with one of the ten textures, on one of the ten background families, one of
     Waterbirds' two places or plain gray, each drawn uniformly and independently of the digit. Only training-pool

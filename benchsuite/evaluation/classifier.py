@@ -7,10 +7,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from benchsuite.augment import normalize, to_unit_float
 from benchsuite.datasets.base import Dataset, Split
-from benchsuite.metrics import split_metrics
-from benchsuite.trainer import autocast_for
+from benchsuite.evaluation.metrics import split_metrics
+from benchsuite.training.augment import normalize, to_unit_float
+from benchsuite.training.trainer import autocast_for
 
 Predictions = dict[str, tuple[Tensor, Tensor, Tensor]]
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchsuite.datasets.base import Dataset
-from benchsuite.metrics import split_metrics
+from benchsuite.evaluation.metrics import split_metrics
 
 Features = dict[str, Tensor]
 

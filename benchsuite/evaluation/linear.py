@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchsuite.datasets.base import Batch, Dataset, Split
-from benchsuite.metrics import split_metrics
-from benchsuite.trainer import Stage, train_loop
+from benchsuite.evaluation.metrics import split_metrics
+from benchsuite.training.trainer import Stage, train_loop
 
 Features = dict[str, Tensor]
 

@@ -13,13 +13,13 @@ dataset's own parameters bound by a command make a benchmark variant, not a sett
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from benchsuite import records
+from benchsuite.errors import StorageError
 from benchsuite.leaderboard.discover import walk
 from benchsuite.leaderboard.ingest import EVAL_SCHEMA, RUN_SCHEMA, SETTING_SCHEMA, ingest
 
@@ -43,15 +43,7 @@ class Index:
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        frame.write_parquet(temporary, statistics=False)
-        os.chmod(temporary, 0o644)  # readable like the records beside it (mkstemp makes it private)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    records.write_atomic(path, lambda file: frame.write_parquet(file, statistics=False), "leaderboard_index")
 
 
 def _previous_runs(folder: Path) -> pl.DataFrame | None:
@@ -117,9 +109,11 @@ def update(results: Path) -> Index:
         _write_parquet(evaluations, folder / _EVALUATIONS)
         _write_parquet(settings, folder / _SETTINGS)
         _write_parquet(runs, folder / _RUNS)
-    except OSError as error:
+    except (OSError, StorageError) as error:
         # a read-only results folder still gets its leaderboard, only without the speed-up next time
-        note = f"the index could not be saved in {folder} ({error.strerror or error}): every run was read"
+        cause = error if isinstance(error, OSError) else error.__cause__
+        reason = getattr(cause, "strerror", None) or cause
+        note = f"the index could not be saved in {folder} ({reason}): every run was read"
     return Index(
         runs, evaluations.lazy(), settings.lazy(), len(changed), len(gone), len(stats) - len(changed), note
     )

@@ -19,6 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from benchsuite import records
+from benchsuite.errors import StorageError
 from benchsuite.leaderboard.reported import Reported, value_of
 
 #: cached PNGs kept after a generation (the newest ones: enough for every dataset under every rule)
@@ -154,13 +156,8 @@ def bias_plot(
         os.utime(cached)  # recently used: kept by the pruning below
         return
     _draw(path, title, entries, seeds, tables)
-    staged = cache / f".{cached.name}.{os.getpid()}.tmp"
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, staged)
-        os.replace(staged, cached)
+    # a cache folder that cannot be written: the plot is drawn every time
+    with contextlib.suppress(OSError, StorageError):
+        records.write_atomic(cached, path.read_bytes(), "plot_cache")
         for old in sorted(cache.glob("*.png"), key=lambda file: file.stat().st_mtime_ns)[:-CACHE_SIZE]:
             old.unlink(missing_ok=True)
-    except OSError:  # a cache folder that cannot be written: the plot is drawn every time
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)

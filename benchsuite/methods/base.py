@@ -21,12 +21,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from benchsuite import distributed
-from benchsuite.augment import ContrastiveAugment, normalize
-from benchsuite.backbones import Backbone, projection_head
 from benchsuite.datasets.base import Batch, Dataset
 from benchsuite.evaluation import FrozenEncoderEvaluation, evaluate_classifier
-from benchsuite.trainer import Evaluation, Stage, Trainer
+from benchsuite.models.backbones import Backbone, projection_head
+from benchsuite.training import distributed
+from benchsuite.training.augment import ContrastiveAugment, normalize
+from benchsuite.training.trainer import Evaluation, Stage, Trainer
 
 BackboneFactory = Callable[[], Backbone]
 

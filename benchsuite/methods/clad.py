@@ -23,16 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite import distributed
-from benchsuite.augment import SupervisedAugment
-from benchsuite.cue_swap import CUES, pick_donors, swap_cue
 from benchsuite.datasets.base import Batch, Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.losses.clad import clad_info_nce
 from benchsuite.methods.base import BackboneFactory, SupervisedMethod, train_stage
 from benchsuite.methods.clad_dictionary import NegativeDictionary
+from benchsuite.methods.clad_positives import CUES, pick_donors, swap_cue
 from benchsuite.registry import METHODS
-from benchsuite.trainer import Evaluation, Stage, Trainer
+from benchsuite.training import distributed
+from benchsuite.training.augment import SupervisedAugment
+from benchsuite.training.trainer import Evaluation, Stage, Trainer
 
 
 class _CLADFamily(SupervisedMethod):

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.augment import SupervisedAugment
 from benchsuite.datasets.base import Batch, Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.evaluation import apply_to_split
 from benchsuite.methods.base import BackboneFactory, SupervisedMethod
 from benchsuite.registry import METHODS
-from benchsuite.trainer import Stage, Trainer
+from benchsuite.training.augment import SupervisedAugment
+from benchsuite.training.trainer import Stage, Trainer
 
 
 class EmptyErrorSet(ConfigError):

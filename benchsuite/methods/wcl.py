@@ -21,15 +21,15 @@ import gin
 import torch
 from torch import Tensor, nn
 
-from benchsuite import distributed
-from benchsuite.backbones import projection_head
 from benchsuite.datasets.base import Dataset
 from benchsuite.losses.contrastive import debiased_contrastive_loss
 from benchsuite.losses.wcl import debiased_triplet_loss, relative_difficulty_weights, similarity_weights, triplet_loss
 from benchsuite.methods.base import BackboneFactory, TwoViewMethod
-from benchsuite.methods.negatives_figure import save_negatives_figure
+from benchsuite.methods.wcl_figure import save_negatives_figure
+from benchsuite.models.backbones import projection_head
 from benchsuite.registry import METHODS
-from benchsuite.trainer import Evaluation, Trainer
+from benchsuite.training import distributed
+from benchsuite.training.trainer import Evaluation, Trainer
 
 for _function in (triplet_loss, debiased_triplet_loss, relative_difficulty_weights, similarity_weights):
     gin.external_configurable(_function)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import submitit
 
-from benchsuite.sweep_submit import keep_requeue_alive
+from benchsuite.sweep.submit import keep_requeue_alive
 
 
 def square(x: int) -> tuple[int, str]:

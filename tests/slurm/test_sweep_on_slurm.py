@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from benchsuite import records
-from benchsuite.__main__ import main
-from benchsuite.sweep import gin_root_of, load_sweep, plan
-from benchsuite.sweep_submit import SweepJob, executor_for
+from benchsuite.cli import main
+from benchsuite.sweep.grid import gin_root_of, load_sweep, plan
+from benchsuite.sweep.submit import SweepJob, executor_for
 from tests.conftest import GIN, TINY, TINY_DATA
 from tests.slurm.cluster import Cluster
 

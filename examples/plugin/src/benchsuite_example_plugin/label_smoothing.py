@@ -11,12 +11,12 @@ from collections.abc import Iterator
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.augment import SupervisedAugment
 from benchsuite.datasets.base import Batch, Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.methods.base import SupervisedMethod, train_stage
 from benchsuite.registry import METHODS
-from benchsuite.trainer import Stage, Trainer
+from benchsuite.training.augment import SupervisedAugment
+from benchsuite.training.trainer import Stage, Trainer
 
 
 @METHODS.register("LabelSmoothing")

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchsuite import checkpoints, records
+from benchsuite import records
 from benchsuite.errors import ConfigError
 from benchsuite.leaderboard.rules import EPOCH_RULES
 
@@ -63,7 +63,7 @@ def keep(run_dir: Path, stage: str, epoch: int, evaluation: dict[str, dict[str, 
                 updates[key] = {"stage": stage, "epoch": epoch, "score": score, "file": file}
     if not updates:
         return
-    checkpoints.write(folder / file, state.state_dict(), "rule_checkpoint")
+    records.write_atomic(folder / file, lambda out: torch.save(state.state_dict(), out), "rule_checkpoint")
     chosen.update(updates)
     records.write_json_atomic(folder / INDEX, chosen)
     used = {entry["file"] for entry in chosen.values()}

@@ -20,9 +20,10 @@ from typing import Any
 
 import gin
 
-from benchsuite import config, ownership, records
-from benchsuite.datasets.manifest import identified_config
+from benchsuite import config, records
 from benchsuite.errors import ConfigError
+from benchsuite.experiment import components, ownership
+from benchsuite.experiment.execute import experiment_name, identified_config
 
 #: where a run stands, from its folder: no folder, a finished or failed record, owned by a live process (of
 #: this sweep's earlier submission, another terminal or another host), or started but not done
@@ -156,10 +157,10 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def gin_root_of(sweep_file: Path) -> Path:
-    """The gin/ folder that holds a sweep file (gin/sweeps/<name>.gin -> gin/)."""
-    for parent in sweep_file.resolve().parents:
-        if parent.name == "gin":
-            return parent
+    """The gin/ folder that holds a sweep file (gin/sweeps/<name>.gin -> gin/); ConfigError if none does."""
+    root = config.gin_root(sweep_file)
+    if root is not None:
+        return root
     raise ConfigError(
         f"Sweep file '{sweep_file}' is not inside a gin/ folder; sweeps live in gin/sweeps/ so that the "
         "experiment files gin/<method>_<dataset>.gin can be found beside them."
@@ -168,6 +169,7 @@ def gin_root_of(sweep_file: Path) -> Path:
 
 def load_sweep(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> Sweep:
     """Parse sweep gin files (unknown names rejected) and build the `Sweep` they bind."""
+    components.load()
     config.parse(files, bindings)
     try:
         return Sweep()
@@ -184,7 +186,6 @@ def load_sweep(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> Swe
 def locate(spec: RunSpec) -> Path:
     """The run folder of `spec`: parse its config as a worker would and hash it (for a dataset read from disk, with
     its manifest: the metadata is read, no image is decoded)."""
-    from benchsuite.run import experiment_name
 
     here = Path.cwd()
     os.chdir(spec.workdir)

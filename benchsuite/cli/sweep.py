@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from benchsuite.errors import ConfigError
-from benchsuite.sweep import STATES, PlannedRun, Sweep, gin_root_of, load_sweep, plan
-from benchsuite.sweep_submit import submit
+from benchsuite.sweep.grid import STATES, PlannedRun, Sweep, gin_root_of, load_sweep, plan
+from benchsuite.sweep.submit import submit
 
 
 def _counts(runs: list[PlannedRun]) -> str:
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _rerun_best(args: argparse.Namespace, console: Console, sweep: Sweep, cluster: str, grid: list[PlannedRun]) -> int:
     """--rerun-best N --selection RULE: the grid's best settings with N new seeds, as one more job array."""
-    from benchsuite.sweep_rerun import new_seeds, rerun_specs
+    from benchsuite.sweep.rerun import new_seeds, rerun_specs
 
     if args.rerun_best is None or args.selection is None:
         raise ConfigError(

@@ -1,25 +1,19 @@
-"""The gin root of one experiment: `run(method, dataset, backbone, trainer, seed)`, and `execute`, which
-parses gin, names the run by its config and writes its record.
+"""The gin root of one experiment: `run(method, dataset, backbone, trainer, seed)` builds the run from the parts
+gin configured, takes its folder and writes its record; `execute.py` parses gin and names the run before it.
 
-Order of work in a run, so that bad input leaves nothing under results/: parse and validate the config,
-check that the results folder can be written and that no live process owns the run folder, build the
-dataset's training split, build the method; only then create the run folder and take it (ownership.py),
-mark it "running" in record.json, train (resuming from the folder's checkpoint if there is one), and
-rewrite record.json last, atomically, as "finished", "failed" with the reason, or "interrupted" (SIGINT, or
-SIGTERM outside SLURM: `stop_on_sigterm`).
+Order of work in a run, so that bad input leaves nothing under results/: build the dataset's training split,
+build the method; only then create the run folder and take it (ownership.py), mark it "running" in
+record.json, train (resuming from the folder's checkpoint if there is one), and rewrite record.json last,
+atomically, as "finished", "failed" with the reason, or "interrupted" (SIGINT, or SIGTERM outside SLURM:
+`execute.stop_on_sigterm`).
 """
-
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import shutil
 import signal
 import time
 import traceback
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,50 +22,17 @@ import gin
 import numpy as np
 import torch
 
-from benchsuite import checkpoints, config, distributed, ownership, records
-from benchsuite.backbones import Backbone
+from benchsuite import records
 from benchsuite.datasets.base import Dataset
-from benchsuite.datasets.manifest import identified_config
 from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, Terminated
+from benchsuite.experiment import ownership
 from benchsuite.faults import kill_point
-from benchsuite.host_memory import retain_freed_memory
 from benchsuite.methods.base import BackboneFactory, Method
+from benchsuite.models.backbones import Backbone
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
-from benchsuite.trainer import Trainer, prepare_for_device
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Outside SLURM, turn SIGTERM into Terminated, so that a run stops at once and records itself interrupted,
-    as it does on Ctrl-C. Under SLURM SIGTERM is left alone: it comes with a requeue (sweep_submit.py)."""
-    if "SLURM_JOB_ID" in os.environ:
-        yield
-        return
-
-    def terminate(signal_number, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def check_results_folder(results: Path) -> None:
-    """Raise ConfigError unless `results` is, or can be created as, a folder this process can write."""
-    existing = next(path for path in (results, *results.absolute().parents) if path.exists())
-    if not existing.is_dir():
-        raise ConfigError(
-            f"The results folder --results {results} cannot be used: {existing} is a file, not a folder. Pass a "
-            "folder (it is created if missing), e.g. --results results."
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        where = "it" if existing == results else f"{existing}, where it would be created,"
-        raise ConfigError(
-            f"The results folder --results {results} cannot be used: {where} is not writable by this user "
-            "(permission denied). Pass a folder you can write, e.g. --results ~/benchsuite-results."
-        )
+from benchsuite.training import checkpoints, distributed
+from benchsuite.training.host_memory import retain_freed_memory
+from benchsuite.training.trainer import Trainer, prepare_for_device
 
 
 def _remove_partial_writes(run_dir: Path) -> None:
@@ -208,55 +169,3 @@ def run(
             records.write_json_atomic(run_dir / records.RECORD, record)
         owner.release()
     return record
-
-
-@dataclass
-class Outcome:
-    run_dir: Path
-    record: dict[str, Any]
-    already_finished: bool
-
-
-def experiment_name(gin_files: Sequence[str | Path]) -> str:
-    try:
-        name = gin.query_parameter("run.experiment")
-    except ValueError:
-        name = None
-    # The first file: an experiment file is named first, override files (gin/overrides/) after it.
-    return name or (Path(gin_files[0]).stem if gin_files else "experiment")
-
-
-def execute(
-    gin_files: Sequence[str | Path],
-    bindings: Sequence[str] = (),
-    results: str | Path = "results",
-    force: bool = False,
-) -> Outcome:
-    """Parse the config, name the run by its hash, and run it unless it already finished (or `force`)."""
-    config.parse(gin_files, bindings)
-    try:
-        check_results_folder(Path(results))
-        run_dir = Path(results) / experiment_name(gin_files) / records.run_id(identified_config())
-        existing = records.read_record(run_dir)
-        if existing is not None and existing.get("status") == "finished" and not force:
-            return Outcome(run_dir, existing, already_finished=True)
-        ownership.check_free(run_dir)  # before the data is built: a second start of a running config stops here
-        problem = records.record_problem(run_dir)
-        if problem is not None:
-            records.notice(f"{run_dir / records.RECORD} is malformed ({problem}); this run rewrites it.")
-        provenance = {"gin_files": [str(f) for f in gin_files], "gin_bindings": list(bindings)}
-        owner = ownership.Ownership(run_dir)
-        try:
-            record = run(run_dir=run_dir, provenance=provenance, fresh=force, owner=owner)
-        except (ValueError, RuntimeError) as error:
-            if "Required bindings" not in str(error):
-                raise
-            raise ConfigError(
-                f"{str(error).splitlines()[0]} Bind run.method, run.dataset and run.backbone in a gin file "
-                f"(gin/base.gin shows how). {config.registered_choices()}"
-            ) from None
-        finally:
-            owner.release()  # after an early error; nothing to do where run released it or never took it
-        return Outcome(run_dir, record, already_finished=False)
-    finally:
-        gin.clear_config()

@@ -20,11 +20,12 @@ import gin
 import torch
 from torch import Tensor
 
-from benchsuite import config, records, rule_checkpoints
-from benchsuite.augment import normalize, to_unit_float
+from benchsuite import config, records
 from benchsuite.datasets.base import Dataset
 from benchsuite.errors import ConfigError
 from benchsuite.methods.base import SupervisedMethod
+from benchsuite.training import rule_checkpoints
+from benchsuite.training.augment import normalize, to_unit_float
 
 
 def saliency_maps(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor) -> Tensor:

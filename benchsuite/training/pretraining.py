@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from filelock import FileLock
 from torch import Tensor, nn
 
-from benchsuite import checkpoints
-from benchsuite.augment import SupervisedAugment, normalize
+from benchsuite import records
 from benchsuite.datasets.base import Batch, Split
 from benchsuite.datasets.synthetic import GENERATOR_VERSION, cache_root, unbiased_digits
-from benchsuite.trainer import Stage, train_loop
+from benchsuite.training.augment import SupervisedAugment, normalize
+from benchsuite.training.trainer import Stage, train_loop
 
 #: bump when the recipe changes, so that cached weights made by an older recipe are not reused
 RECIPE_VERSION = 1
@@ -88,7 +88,7 @@ class EmbeddedPretraining:
         with FileLock(str(file) + ".lock"):
             if not file.exists():
                 state = self.train(lambda: type(backbone)(**backbone.config, pretrained=None))
-                checkpoints.write(file, state, "pretraining_cache")
+                records.write_atomic(file, lambda out: torch.save(state, out), "pretraining_cache")
         backbone.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
         return self.describe(backbone)
 

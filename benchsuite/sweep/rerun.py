@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from benchsuite.errors import ConfigError
-from benchsuite.sweep import PlannedRun, RunSpec
+from benchsuite.sweep.grid import PlannedRun, RunSpec
 
 RERUN_BINDING = "run.rerun_of"
 

@@ -18,9 +18,9 @@ from typing import Any
 import submitit
 import torch
 
-from benchsuite import distributed
 from benchsuite.errors import ConfigError
-from benchsuite.sweep import PlannedRun, RunSpec, Sweep
+from benchsuite.sweep.grid import PlannedRun, RunSpec, Sweep
+from benchsuite.training import distributed
 
 CLUSTERS = ("slurm", "local", "debug")
 
@@ -32,7 +32,7 @@ class SweepJob(submitit.helpers.Checkpointable):
         self.threads = threads
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        from benchsuite.run import execute  # parsing the run's gin files registers the built-ins
+        from benchsuite.experiment.execute import execute  # parsing the run's gin files registers the built-ins
 
         keep_requeue_alive()
         os.chdir(spec.workdir)

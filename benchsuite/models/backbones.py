@@ -110,7 +110,7 @@ class SmallCNN(Backbone):
 
     Sized for CPU runs on 16-32 px images: a run on the embedded benchmark takes about a minute on 2 cores.
     pretrained: where its starting weights come from (the embedded benchmarks bind
-    `SmallCNN.pretrained = @EmbeddedPretraining()`, benchsuite/pretraining.py); None: a random initialisation.
+    `SmallCNN.pretrained = @EmbeddedPretraining()`, benchsuite/training/pretraining.py); None: a random initialisation.
     """
 
     def __init__(self, width: int = 32, in_channels: int = 3, pretrained=None) -> None:

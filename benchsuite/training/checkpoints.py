@@ -12,7 +12,6 @@ with the reason. With no checkpoint that loads, the run stops with one paragraph
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,12 @@ from benchsuite.errors import ConfigError, StorageError, storage_message
 CORRUPT = "checkpoint.corrupt.pt"
 
 
-def write(path: Path, payload: Any, point: str, keep_previous: Path | None = None) -> None:
-    """torch.save `payload` to `path` through records.write_atomic: whole or not at all."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    records.write_atomic(path, buffer.getvalue(), point, keep_previous=keep_previous)
-
-
 def save(run_dir: Path, checkpoint: dict[str, Any]) -> None:
     """Write `checkpoint` as run_dir/checkpoint.pt, keeping the one it replaces as checkpoint.previous.pt."""
-    write(run_dir / records.CHECKPOINT, checkpoint, "checkpoint", keep_previous=run_dir / records.PREVIOUS_CHECKPOINT)
+    records.write_atomic(
+        run_dir / records.CHECKPOINT, lambda file: torch.save(checkpoint, file), "checkpoint",
+        keep_previous=run_dir / records.PREVIOUS_CHECKPOINT,
+    )
 
 
 def drop_previous(run_dir: Path) -> None:

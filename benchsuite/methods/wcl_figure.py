@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from benchsuite.datasets.base import Dataset
 from benchsuite.evaluation import preprocess
-
-if TYPE_CHECKING:
-    from benchsuite.methods.wcl import WCL
-    from benchsuite.trainer import Trainer
+from benchsuite.methods.base import TwoViewMethod
+from benchsuite.training.trainer import Trainer
 
 
 def weights_between_images(weights: Callable[..., Tensor], z_d: Tensor, z_b: Tensor) -> Tensor:
@@ -44,7 +41,9 @@ def easiest_and_hardest(weights: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def save_negatives_figure(method: WCL, dataset: Dataset, trainer: Trainer, path: Path, k: int = 5) -> None:
+def save_negatives_figure(method: TwoViewMethod, dataset: Dataset, trainer: Trainer, path: Path, k: int = 5) -> None:
+    """For `method.figure_anchors` test images (WCL: `project` gives E_d's and E_b's projections, `weights` the
+    negatives' weights), the k negatives of lowest and highest weight, drawn into `path`."""
     import matplotlib
 
     matplotlib.use("Agg")

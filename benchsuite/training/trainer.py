@@ -21,11 +21,12 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
-from benchsuite import checkpoints, distributed, records, rule_checkpoints
+from benchsuite import records
 from benchsuite.datasets.base import Batch, Split
 from benchsuite.errors import ConfigError
 from benchsuite.faults import kill_point
-from benchsuite.schedules import constant_schedule
+from benchsuite.training import checkpoints, distributed, rule_checkpoints
+from benchsuite.training.schedules import constant_schedule
 
 # Optimizers that gin files name, e.g. `Trainer.optimizer = @torch.optim.SGD` and `torch.optim.SGD.momentum = 0.9`.
 for _optimizer in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
@@ -81,7 +82,7 @@ def prepare_for_device(
     if channels_last:
         method.to(memory_format=torch.channels_last)
     if compile_backbones:
-        from benchsuite.backbones import Backbone
+        from benchsuite.models.backbones import Backbone
 
         for module in method.modules():
             if isinstance(module, Backbone):
