@@ -1,4 +1,7 @@
-"""The argparse entry of `python -m benchsuite run | sweep | list | data | leaderboard | saliency`.
+"""Command line: `python -m benchsuite run | sweep | list | data | leaderboard | saliency`.
+
+This module holds the argparse entry; each command is a module beside it (run.py, sweep.py, listing.py, data.py,
+leaderboard.py, saliency.py), imported only when it runs.
 
 Bad input (a gin file, a binding, a path, a plugin that cannot be loaded or that reuses a registered
 name) prints one paragraph on stderr and exits with status 2; so do a run folder owned by another live
@@ -13,8 +16,6 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
-
-from rich.console import Console
 
 from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, RunOwned, StorageError, Terminated
 
@@ -33,31 +34,10 @@ def _load_plugins(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from benchsuite.cli.report import summary_table
-    from benchsuite.experiment.execute import execute, stop_on_sigterm
-    from benchsuite.training import distributed
+    from benchsuite.cli import run as run_command
 
     _load_plugins(args)
-    # `import` lines make the --plugin modules part of the canonical config: the run id and the record's
-    # gin config name them, as they would for a gin file's own import lines.
-    bindings = [*(f"import {module}" for module in args.plugin), *args.gin_param]
-    with stop_on_sigterm():
-        outcome = execute(args.gin, bindings, results=args.results, force=args.force)
-    reports = distributed.is_main()  # under torchrun, rank 0 reports
-    distributed.finish()
-    if not reports:
-        return 0
-    console = Console()
-    if outcome.already_finished:
-        console.print(
-            f"Run {outcome.run_dir} already finished ({outcome.record.get('finished_at')}); nothing to do. "
-            "Pass --force to run it again."
-        )
-    for note in (outcome.record.get("data") or {}).get("notes", []):
-        console.print(f"note: {note}", soft_wrap=True)
-    console.print(summary_table(outcome.record))
-    console.print(f"record: {outcome.run_dir / 'record.json'}  wall time: {outcome.record['wall_time_s']:.1f} s")
-    return 0
+    return run_command.main(args)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -68,21 +48,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    """One line per registered class: kind, name, distribution ("-" if not installed), module, summary;
-    then one line per broken plugin: "broken", entry point name, distribution, entry point and error."""
-    from benchsuite.experiment import components
-    from benchsuite.registry import BACKBONES, DATASETS, METHODS
+    from benchsuite.cli import listing
 
     _load_plugins(args)
-    for registry in (METHODS, DATASETS, BACKBONES):
-        for name, cls in registry.items():
-            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            distribution = registry.source(name).distribution or "-"
-            print(f"{registry.kind:<9} {name:<22} {distribution:<26} {cls.__module__:<34} {summary}")
-    for plugin in components.broken():
-        where = f"{plugin.group}: {plugin.name} = {plugin.value}"
-        print(f"{'broken':<9} {plugin.name:<22} {plugin.distribution or '-':<26} {where} failed: {plugin.error}")
-    return 0
+    return listing.main()
 
 
 def _data(args: argparse.Namespace) -> int:
