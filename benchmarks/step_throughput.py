@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import benchsuite.builtins  # noqa: F401  registers the built-ins
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -37,6 +36,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
+from benchsuite.experiment import components
 from benchsuite.methods.clad_positives import background_alone
 from benchsuite.registry import BACKBONES, METHODS
 from benchsuite.training.host_memory import retain_freed_memory
@@ -238,6 +238,7 @@ def usual(method, stage, dataset, batch: int, size: int, device, steps: int, war
 
 
 def main() -> None:
+    components.load()  # the built-ins, before the choices below name them
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="SimCLR", choices=["ERM", *sorted(TWO_VIEWS), "CLAD", "CLADPlus"])
     parser.add_argument("--backbone", default="SmallCNN", choices=BACKBONES.names())

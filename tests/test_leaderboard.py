@@ -145,7 +145,7 @@ def test_the_command_loads_neither_torch_nor_the_built_ins(golden):
     script = (
         "import sys; from benchsuite.cli import main; "
         f"code = main(['leaderboard', '--results', {str(golden / 'results')!r}, '--out', {str(golden / 'out')!r}]); "
-        "print(code, sorted(m for m in ('torch', 'torchvision', 'benchsuite.builtins') if m in sys.modules))"
+        "print(code, sorted(m for m in ('torch', 'torchvision', 'benchsuite.methods') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr

@@ -143,7 +143,7 @@ def test_a_run_owned_by_a_live_process_is_listed_as_running_elsewhere_and_not_su
     import sys
 
     from benchsuite.experiment import ownership
-    from benchsuite.sweep.grid import submit as sweep_submit
+    from benchsuite.sweep import submit as sweep_submit
 
     live, dead = (run.run_dir for run in _planned(tmp_path, SMALL)[:2])
     owner = ownership.Ownership(live)  # this test's process: alive
