@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from benchsuite.datasets.base import Split
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.datasets.synthetic import SyntheticWaterbirds
 from benchsuite.evaluation import LinearProbe, LogisticProbe, frozen_features
 from benchsuite.models.backbones import SmallCNN
@@ -29,9 +30,10 @@ from benchsuite.training.pretraining import EmbeddedPretraining
 class _PlaceTarget(SyntheticWaterbirds):
     """SyntheticWaterbirds with the place as the label (group unchanged: 2 * class + place)."""
 
-    def split(self, name: str) -> Split:
-        split = super().split(name)
-        return Split(split.images, split.backgrounds.clone(), split.groups)
+    @cached_property
+    def _splits(self) -> dict[str, TensorSplit]:
+        by_class = super()._splits  # the digit classes as labels
+        return {name: TensorSplit(s.images, s.backgrounds.clone(), s.groups) for name, s in by_class.items()}
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite import records
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Split, TensorSplit
 from benchsuite.datasets.synthetic import SyntheticBackgrounds, SyntheticTexture
 from benchsuite.errors import ConfigError
 from benchsuite.experiment.execute import execute
@@ -155,14 +156,15 @@ class _TinyData(Dataset):
     def __init__(self, backgrounds: list[int], labels: list[int], masks: bool = True, bias: bool = True) -> None:
         batch = hand_made_batch()
         n = len(labels)
-        self._split = Split(
+        self._split = TensorSplit(
             batch["image"][:n].expand(-1, 3, -1, -1).contiguous(), torch.tensor(labels), torch.tensor(labels),
             torch.tensor(backgrounds), batch["mask"][:n] if masks else None,
             batch["bias_image"][:n].expand(-1, 3, -1, -1).contiguous() if bias else None,
         )
 
-    def split(self, name: str) -> Split:
-        return self._split
+    @property
+    def _splits(self) -> dict[str, Split]:
+        return dict.fromkeys(self.split_names, self._split)
 
 
 def test_a_dataset_without_masks_fails_at_start_with_a_clear_message(tmp_path) -> None:
@@ -294,8 +296,9 @@ class _GivenSplit(Dataset):
     def __init__(self, split: Split) -> None:
         self._split = split
 
-    def split(self, name: str) -> Split:
-        return self._split
+    @property
+    def _splits(self) -> dict[str, Split]:
+        return dict.fromkeys(self.split_names, self._split)
 
 
 @pytest.mark.parametrize("cls", [CLAD, CLADPlus])
@@ -317,7 +320,7 @@ def test_loss_against_a_float64_reference_with_same_class_entries_in_the_anchors
         masks[i, top : top + height, left : left + width] = True
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     backgrounds = torch.tensor([0, 1, 0, 1, 2, 3])
-    dataset = _GivenSplit(Split(images, labels, labels, backgrounds, masks, bias_images))
+    dataset = _GivenSplit(TensorSplit(images, labels, labels, backgrounds, masks, bias_images))
     method = cls(augment=NoAugment(), temperature=0.25, contrastive_weight=0.6, queue_size=6)
     method.setup(lambda: SmallCNN(width=4), dataset)
     method.eval()  # batch norm with running statistics: an image's features do not depend on its batch

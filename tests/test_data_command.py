@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from benchsuite.cli import main
-from benchsuite.datasets.roots import DATA_ENV
+from benchsuite.datasets.locating import DATA_ENV
 from benchsuite.errors import ConfigError
 from benchsuite.models.backbones import ResNet18
 from tests import fixtures

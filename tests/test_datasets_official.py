@@ -15,7 +15,7 @@ from benchsuite import config
 from benchsuite.cli import main
 from benchsuite.datasets.celeba import CelebA
 from benchsuite.datasets.imagenet9 import ImageNet9
-from benchsuite.datasets.roots import DATA_ENV
+from benchsuite.datasets.locating import DATA_ENV
 from benchsuite.datasets.textures import TextureSets
 from benchsuite.datasets.waterbirds import Waterbirds
 from benchsuite.errors import ConfigError

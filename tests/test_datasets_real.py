@@ -7,16 +7,15 @@ import pickle
 from collections import Counter
 from pathlib import Path
 
-import gin
 import pytest
 import torch
 
 from benchsuite.datasets.celeba import CelebA
 from benchsuite.datasets.cifar import CIFAR10, CIFAR100
-from benchsuite.datasets.files import FileSplit, ImageFiles
+from benchsuite.datasets.decoding import ImageFiles, Preprocess
 from benchsuite.datasets.imagenet9 import ImageNet9
-from benchsuite.datasets.images import Preprocess
-from benchsuite.datasets.roots import DATA_ENV
+from benchsuite.datasets.locating import DATA_ENV
+from benchsuite.datasets.splits import FileSplit, ImageLoading
 from benchsuite.datasets.textures import TextureSets
 from benchsuite.datasets.waterbirds import Waterbirds
 from benchsuite.errors import ConfigError
@@ -285,16 +284,12 @@ def waterbirds_train(data) -> FileSplit:
 
 
 def test_workers_give_the_batches_of_the_training_process(waterbirds_train):
-    def batches():
+    def batches(workers):
+        waterbirds_train.use(ImageLoading(num_workers=workers))
         return list(waterbirds_train.batches(5, shuffle=True, generator=torch.Generator().manual_seed(3)))
 
-    gin.bind_parameter("ImageLoading.num_workers", 0)
-    try:
-        inline = batches()
-        gin.bind_parameter("ImageLoading.num_workers", 2)
-        parallel = batches()
-    finally:
-        gin.clear_config()
+    inline = batches(0)
+    parallel = batches(2)
     assert len(inline) == len(parallel) == 4
     for a, b in zip(inline, parallel, strict=True):
         assert a.keys() == b.keys()

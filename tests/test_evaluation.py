@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.evaluation import (
     FrozenEncoderEvaluation,
     KNNEvaluation,
@@ -31,12 +32,16 @@ class _Bright(Dataset):
     mean = (0.0,)
     std = (1.0,)
 
-    def split(self, name: str) -> Split:
+    @property
+    def _splits(self) -> dict[str, TensorSplit]:
+        return {name: self._make(name) for name in self.split_names}
+
+    def _make(self, name: str) -> TensorSplit:
         generator = torch.Generator().manual_seed({"train": 0, "val": 1, "test": 2}[name])
         labels = torch.randint(0, 2, (400,), generator=generator)
         images = torch.randint(0, 100, (400, 1, 1, 2), generator=generator, dtype=torch.uint8)
         images[:, 0, 0, 0] += (labels * 150).to(torch.uint8)
-        return Split(images, labels, labels.clone())
+        return TensorSplit(images, labels, labels.clone())
 
 
 class _Features(Dataset):
@@ -50,9 +55,12 @@ class _Features(Dataset):
         self.num_groups = num_classes
         self.eval_splits = eval_splits
 
-    def split(self, name: str) -> Split:
-        n = len(self.labels[name])
-        return Split(torch.zeros(n, 1, 1, 1, dtype=torch.uint8), self.labels[name], self.labels[name].clone())
+    @property
+    def _splits(self) -> dict[str, TensorSplit]:
+        return {
+            name: TensorSplit(torch.zeros(len(labels), 1, 1, 1, dtype=torch.uint8), labels, labels.clone())
+            for name, labels in self.labels.items()
+        }
 
 
 def _identity_encoder() -> nn.Module:
@@ -226,11 +234,15 @@ class _Noise(Dataset):
     def __init__(self, size: int) -> None:
         self.size = size
 
-    def split(self, name: str) -> Split:
+    @property
+    def _splits(self) -> dict[str, TensorSplit]:
+        return {name: self._make(name) for name in self.split_names}
+
+    def _make(self, name: str) -> TensorSplit:
         generator = torch.Generator().manual_seed({"train": 10, "val": 11, "test": 12}[name])
         images = torch.randint(0, 256, (self.size, 3, 8, 8), generator=generator, dtype=torch.uint8)
         labels = torch.randint(0, 2, (self.size,), generator=generator)
-        return Split(images, labels, labels.clone())
+        return TensorSplit(images, labels, labels.clone())
 
 
 @pytest.mark.parametrize("probe", [LogisticProbe(), LinearProbe(epochs=20, lr=0.2, batch_size=64)],

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchsuite.cli import main
-from benchsuite.datasets.roots import DATA_ENV
+from benchsuite.datasets.locating import DATA_ENV
 from benchsuite.experiment.execute import execute
 from tests.conftest import GIN
 from tests.fixtures import write_all

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 import torch
 
+from benchsuite.datasets.decoding import Preprocess
 from benchsuite.datasets.huggingface import HuggingFaceDataset
-from benchsuite.datasets.images import Preprocess
-from benchsuite.datasets.roots import DATA_ENV
+from benchsuite.datasets.locating import DATA_ENV
 from benchsuite.errors import ConfigError
 from tests import fixtures
 
@@ -106,7 +106,7 @@ def test_missing_local_path(tmp_path):
 
 def test_verify_and_a_run_name_an_undecodable_image_of_an_image_folder(tmp_path, cache, monkeypatch, capsys):
     from benchsuite.cli import main
-    from benchsuite.datasets.files import UnreadableImage
+    from benchsuite.datasets.decoding import UnreadableImage
 
     fixtures.write_hf_imagefolder(tmp_path)
     bad = tmp_path / "hf_imagefolder" / "test" / "bee" / "bee_1.png"

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.errors import ConfigError
 from benchsuite.methods.jtt import JTT
 from benchsuite.models.backbones import SmallCNN
@@ -31,9 +32,10 @@ class _Numbered(Dataset):
     mean = (0.0,)
     std = (1.0,)
 
-    def split(self, name: str) -> Split:
+    @property
+    def _splits(self) -> dict[str, TensorSplit]:
         images = torch.arange(len(LABELS), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
-        return Split(images, LABELS.clone(), LABELS.clone())
+        return {name: TensorSplit(images, LABELS.clone(), LABELS.clone()) for name in self.split_names}
 
 
 class _FixedIdentifier(nn.Module):

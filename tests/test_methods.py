@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from benchsuite import records
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.evaluation import preprocess
 from benchsuite.experiment.execute import execute
 from benchsuite.losses.wcl import relative_difficulty_weights
@@ -149,10 +150,11 @@ class _TestSplitOnly(Dataset):
 
     def __init__(self, images: torch.Tensor) -> None:
         labels = torch.zeros(len(images), dtype=torch.long)
-        self._split = Split(images, labels, labels)
+        self._split = TensorSplit(images, labels, labels)
 
-    def split(self, name: str) -> Split:
-        return self._split
+    @property
+    def _splits(self) -> dict[str, TensorSplit]:
+        return dict.fromkeys(self.split_names, self._split)
 
 
 def _panels(figure) -> dict[tuple[int, int], tuple[np.ndarray, str]]:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from benchsuite import records
-from benchsuite.datasets.base import Split
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.training.schedules import cosine_schedule, multistep_schedule
 from benchsuite.training.trainer import NonFiniteLoss, Trainer
 
@@ -43,7 +43,7 @@ def _regression_split(n=64):
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 255, (n, 1, 2, 2), dtype=torch.uint8, generator=generator)
     y = x.flatten(1).float().sum(1)
-    return Split(x, y, torch.zeros(n, dtype=torch.long))
+    return TensorSplit(x, y, torch.zeros(n, dtype=torch.long))
 
 
 class _Linear(nn.Module):

@@ -68,12 +68,12 @@ def test_two_optimizers_one_per_encoder_with_their_learning_rates() -> None:
 
 
 def test_the_training_stage_steps_those_two_optimizers():
-    from benchsuite.datasets.base import Split
+    from benchsuite.datasets.splits import TensorSplit
 
-    class _Data(_TwoClasses):
-        def split(self, name: str) -> Split:
+    class _Data(_TwoClasses):  # not a Dataset: only what the stage reads
+        def split(self, name: str) -> TensorSplit:
             labels = torch.zeros(4, dtype=torch.long)
-            return Split(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, labels)
+            return TensorSplit(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, labels)
 
     wcl = _wcl()
     stage = next(wcl.stages(_Data(), Trainer(lr=0.001, device="cpu", progress=False)))

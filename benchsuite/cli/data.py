@@ -20,47 +20,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from benchsuite import config
-from benchsuite.datasets.disk import DiskDataset
-from benchsuite.datasets.files import FileSplit, ImageLoading, UnreadableImage
-from benchsuite.datasets.huggingface import HuggingFaceDataset
-from benchsuite.datasets.roots import DATA_ENV, data_root
-from benchsuite.datasets.synthetic import _SyntheticDigits
+from benchsuite.datasets.base import Dataset, sizes_text
+from benchsuite.datasets.decoding import UnreadableImage
+from benchsuite.datasets.locating import DATA_ENV, data_root
+from benchsuite.datasets.splits import ImageLoading
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
 
-def _sizes(sizes: dict[str, int]) -> str:
-    return ", ".join(f"{name} {n}" for name, n in sizes.items())
-
-
-def _problem(error: ConfigError) -> str:
-    """The error's what-and-where, without the layout and the how-to that every missing dataset repeats."""
-    return str(error).split(" Expected layout:")[0].split(" The official data")[0]
-
-
-def describe(name: str, cls: type) -> tuple[str, str]:
-    """(status, details) of one registered dataset: found / missing / embedded / not configured."""
-    if issubclass(cls, _SyntheticDigits):
-        return "embedded", "generated from scikit-learn's digits on first use, cached under $BENCHSUITE_CACHE"
-    if issubclass(cls, HuggingFaceDataset):
-        try:
-            dataset = cls()
-        except (TypeError, ValueError, RuntimeError):  # gin's missing required `path`
-            return "configure", "bind HuggingFaceDataset.path (a hub id or a local folder) in a gin file (--gin)"
-        if dataset.local_path() is None:
-            return "hub", f"'{dataset.path}' is a hub id (no such local file or folder); not looked up offline"
-    elif issubclass(cls, DiskDataset):
-        dataset = cls()
-    else:
-        return "-", "not read from disk by the suite (a plugin's dataset?)"
-    try:
-        sizes = dataset.split_sizes()
-    except ConfigError as error:
-        return "missing", _problem(error)
-    if isinstance(dataset, HuggingFaceDataset):
-        return "found", f"{_sizes(sizes)}  ({dataset.local_path()})"
-    notes = "".join(f"; {note}" for note in dataset.notes())
-    return "found", f"{_sizes(sizes)}  ({dataset.path}){notes}"
+def describe(name: str, cls: type[Dataset]) -> tuple[str, str]:
+    """(status, details) of one registered dataset, as the dataset tells it (`Dataset.data_status`): found /
+    missing / embedded / not configured."""
+    status, details, _ = cls.data_status()
+    return status, details
 
 
 def report(print_line: Callable[[str], None] = print) -> None:
@@ -74,7 +46,7 @@ def report(print_line: Callable[[str], None] = print) -> None:
 def _verifiable(names: Sequence[str]) -> dict[str, type]:
     """The named datasets whose images --verify decodes (all of them when `names` is empty): those read from disk
     and the Hugging Face adapter; any other name is a ConfigError."""
-    valid = {name: cls for name, cls in DATASETS.items() if issubclass(cls, DiskDataset | HuggingFaceDataset)}
+    valid = {name: cls for name, cls in DATASETS.items() if cls.verifiable}
     unknown = [name for name in names if name not in valid]
     if unknown:
         raise ConfigError(
@@ -84,14 +56,9 @@ def _verifiable(names: Sequence[str]) -> dict[str, type]:
     return {name: valid[name] for name in names} if names else valid
 
 
-def _image_sources(dataset) -> list:
+def _image_sources(dataset: Dataset) -> list:
     """The image and mask sources of every split of a loaded dataset (none for in-memory splits)."""
-    sources = []
-    for name in ("train", *dataset.eval_splits):
-        split = dataset.split(name)
-        if isinstance(split, FileSplit):
-            sources += [source for source in (split.source, split.mask_source) if source is not None]
-    return sources
+    return [source for name in dataset.split_names for source in dataset.split(name).image_sources()]
 
 
 #: the image sources that a --verify worker reads, set once per worker process (inherited under fork)
@@ -140,43 +107,47 @@ def _decode_all(sources: list, workers: int, label: str) -> tuple[int, list[tupl
     return len(tasks), failures
 
 
-def _load_for_verify(name: str, cls: type, named: bool) -> tuple[object | None, str]:
+def _load_for_verify(name: str, cls: type[Dataset], named: bool) -> tuple[Dataset | None, str]:
     """(the loaded dataset, "") or, for a dataset skipped because it is not there, (None, why)."""
-    if issubclass(cls, HuggingFaceDataset):
-        status, details = describe(name, cls)
-        if status == "configure" and named:
-            raise ConfigError(f"data --verify {name}: {details}.")
-        if status != "found" and (status == "configure" or not named):
-            return None, details
-    dataset = cls()
-    try:
+    status, details, dataset = cls.data_status()
+    if status == "configure" and named:
+        raise ConfigError(f"data --verify {name}: {details}.")
+    if status != "found" and (status == "configure" or not named):
+        return None, details
+    if dataset is None:  # named but not found: loading it raises its ConfigError (a hub id may load online)
+        dataset = cls()
         dataset.split_sizes()
-    except ConfigError as error:
-        if named:
-            raise
-        return None, _problem(error)
     return dataset, ""
 
 
-def verify(names: Sequence[str], workers: int | None = None, print_line: Callable[[str], None] = print) -> int:
+def verify(
+    names: Sequence[str],
+    image_loading: ImageLoading,
+    workers: int | None = None,
+    print_line: Callable[[str], None] = print,
+) -> int:
     """Decode every image of the named datasets; 1 if any is unreadable, else 0. A dataset named explicitly
-    must be found (its ConfigError otherwise); with no names, the datasets not found are listed and skipped."""
-    workers = workers if workers is not None else max(1, ImageLoading().num_workers)
+    must be found (its ConfigError otherwise); with no names, the datasets not found are listed and skipped.
+    workers: decoding processes (None: as many as image_loading's DataLoader workers)."""
+    workers = workers if workers is not None else max(1, image_loading.num_workers)
     unreadable = 0
     for name, cls in _verifiable(names).items():
         dataset, why = _load_for_verify(name, cls, bool(names))
         if dataset is None:
             print_line(f"{name}: skipped, {why}")
             continue
+        dataset.use(image_loading)
         sources = _image_sources(dataset)
         if not sources:
-            sizes = _sizes(dataset.split_sizes())
+            sizes = sizes_text(dataset.split_sizes())
             print_line(f"{name}: {sizes}; read whole from its files when found, so no image file to decode")
             continue
         count, failures = _decode_all(sources, workers, name)
         unreadable += len(failures)
-        where = dataset.local_path() if isinstance(dataset, HuggingFaceDataset) else dataset.path
-        print_line(f"{name}: {count} images decoded in {workers} processes, {len(failures)} unreadable ({where})")
+        print_line(
+            f"{name}: {count} images decoded in {workers} processes, {len(failures)} unreadable "
+            f"({dataset.data_location()})"
+        )
         for image, reason in failures:
             print_line(f"  unreadable: {image}: {reason}")
     if unreadable:
@@ -191,7 +162,7 @@ def main(gin_files: Sequence[str] = (), verify_names: Sequence[str] | None = Non
         config.parse(gin_files)
     try:
         if verify_names is not None:
-            return verify(verify_names, workers)
+            return verify(verify_names, ImageLoading(), workers)  # the loading is built here, once, from gin
         report()
     finally:
         gin.clear_config()

@@ -106,9 +106,9 @@ def grid_figure(runs: Sequence[LoadedRun], split: str, count: int, path: Path, d
 
     splits = [run.dataset.split(split) for run in runs]
     index = torch.arange(min(count, len(splits[0])))
-    images, labels = splits[0].images[index], splits[0].labels[index]
+    images, labels = splits[0].take(index)["image"], splits[0].labels[index]
     for run, other in zip(runs[1:], splits[1:], strict=True):
-        if not torch.equal(other.images[index], images):
+        if not torch.equal(other.take(index)["image"], images):
             raise ConfigError(
                 f"Runs '{runs[0].run_dir}' and '{run.run_dir}' were trained on different data ({split} images "
                 "differ): saliency maps are compared on the same images, so give runs of one dataset."

@@ -1,170 +1,34 @@
-"""What a dataset provides: named splits of uint8 images with labels, groups, background labels and masks.
+"""What a dataset provides: named splits (datasets.splits) of uint8 images with labels, groups, background
+labels and masks, and the bias metrics' settings.
 
-Images stay uint8 (N, C, H, W) tensors on the CPU until a batch reaches the training device, where the
-method augments and normalises the whole batch at once. A split that fits in memory is a `Split`; its
-`batches` iterate by index without a DataLoader, which on small images is several times faster than
-collating single items.
+A dataset supplies its splits (`_splits`, built or loaded once); `split(name)` is the one way to get one, and
+rejects an unknown name before anything is built. The run's root hands the dataset how file-backed splits
+decode (`use(image_loading)`). The `data` command asks each dataset where its data stands (`data_status`).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
-import torch
-from torch import Tensor
-
-Batch = dict[str, Tensor]
+from benchsuite.datasets.splits import ImageLoading, Split
+from benchsuite.errors import ConfigError
 
 
-class _Batches(abc.ABC):
-    """Batch iteration by index for anything with `__len__` and `take(index)`."""
-
-    @abc.abstractmethod
-    def __len__(self) -> int: ...
-
-    @abc.abstractmethod
-    def take(self, index: Tensor) -> Batch:
-        """The items at `index` as a batch dict."""
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-        shard: tuple[int, int] | None = None,
-    ) -> Iterator[Batch]:
-        indices = self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, shard=shard)
-        for index in indices:
-            yield self.take(index)
-
-    def index_batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-        shard: tuple[int, int] | None = None,
-    ) -> Iterator[Tensor]:
-        """The index tensors of the batches that `batches` takes, in order (file-backed splits decode them in
-        worker processes). With `shard = (rank, world)` each global batch is cut into `world` contiguous
-        slices and only slice `rank` is yielded, so that a process of a distributed run decodes only its part.
-        """
-        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
-        stop = len(self) - len(self) % batch_size if drop_last else len(self)
-        for start in range(0, stop, batch_size):
-            index = order[start : start + batch_size]
-            if shard is not None:
-                rank, world = shard
-                if len(index) % world:
-                    raise ValueError(
-                        f"A batch of {len(index)} items cannot be split evenly over {world} processes; make "
-                        "Trainer.batch_size a multiple of the number of processes (GPUs)."
-                    )
-                part = len(index) // world
-                index = index[rank * part : (rank + 1) * part]
-            yield index
-
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
+def sizes_text(sizes: Mapping[str, int]) -> str:
+    """Split sizes on one line: 'train 4795, val 1199, test 5794'."""
+    return ", ".join(f"{name} {n}" for name, n in sizes.items())
 
 
-@dataclass(frozen=True)
-class Split(_Batches):
-    """One split held in memory.
-
-    images: (N, C, H, W) uint8. labels, groups: (N,) int64. backgrounds: (N,) int64 background label,
-    or None where the data has none. masks: (N, H, W) bool foreground masks, or None. bias_images:
-    (N, C, H, W) uint8, the image's bias cue alone over the whole frame (the background without the
-    object, as ImageNet-9's Only-BG-T; the texture that fills a shape), or None; CLAD builds its positives
-    from them.
-    """
-
-    images: Tensor
-    labels: Tensor
-    groups: Tensor
-    backgrounds: Tensor | None = None
-    masks: Tensor | None = None
-    bias_images: Tensor | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.images)
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if value is not None and len(value) != n:
-                raise ValueError(f"{field.name} has {len(value)} entries for {n} images")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def has_masks(self) -> bool:
-        return self.masks is not None
-
-    @property
-    def has_bias_images(self) -> bool:
-        return self.bias_images is not None
-
-    def take(self, index: Tensor) -> Batch:
-        """The items at `index` as a batch dict: image, label, group and, where present, background, mask and
-        bias_image."""
-        batch = {"image": self.images[index], "label": self.labels[index], "group": self.groups[index]}
-        if self.backgrounds is not None:
-            batch["background"] = self.backgrounds[index]
-        if self.masks is not None:
-            batch["mask"] = self.masks[index]
-        if self.bias_images is not None:
-            batch["bias_image"] = self.bias_images[index]
-        return batch
-
-    def subset(self, index: Tensor) -> IndexedSplit:
-        """The items at `index`, repeats allowed (JTT's upsampling), as a view that copies no image."""
-        return IndexedSplit(self, index)
-
-
-@dataclass(frozen=True)
-class IndexedSplit(_Batches):
-    """A view of `base` at `index`: batches gather from the base split, so upsampling costs no memory."""
-
-    base: Split
-    index: Tensor
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def take(self, index: Tensor) -> Batch:
-        return self.base.take(self.index[index])
-
-    @property
-    def labels(self) -> Tensor:
-        return self.base.labels[self.index]
-
-    @property
-    def groups(self) -> Tensor:
-        return self.base.groups[self.index]
-
-    @property
-    def backgrounds(self) -> Tensor | None:
-        return None if self.base.backgrounds is None else self.base.backgrounds[self.index]
-
-    @property
-    def has_masks(self) -> bool:
-        return self.base.has_masks
-
-    @property
-    def has_bias_images(self) -> bool:
-        return self.base.has_bias_images
-
+def problem_of(error: ConfigError) -> str:
+    """The error's what-and-where, without the layout and the how-to that every missing dataset repeats
+    (datasets.locating.DataSource.error)."""
+    return str(error).split(" Expected layout:")[0].split(" The official data")[0]
 
 class Dataset(abc.ABC):
-    """A registered dataset. Subclasses set the class attributes and implement `split`.
+    """A registered dataset. Subclasses set the class attributes and supply their splits (`_splits`).
 
     `eval_splits` are evaluated at every evaluation (validation first; model selection reads it). Bias
     metrics: a background benchmark names the splits whose accuracy is "biased" and "debiased"
@@ -184,21 +48,76 @@ class Dataset(abc.ABC):
     mean: ClassVar[tuple[float, ...]] = (0.5, 0.5, 0.5)
     std: ClassVar[tuple[float, ...]] = (0.5, 0.5, 0.5)
 
+    #: how file-backed splits decode, handed down by the run's root (`use`); None: ImageLoading's defaults
+    image_loading: ImageLoading | None = None
+    #: whether its images are decoded from files or encoded bytes, which `data --verify` checks
+    verifiable: ClassVar[bool] = False
+
     @property
     def aligned_groups(self) -> frozenset[int] | None:
         return None
 
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return ("train", *self.eval_splits)
+
+    @property
     @abc.abstractmethod
+    def _splits(self) -> Mapping[str, Split]:
+        """Every split by name ('train' and each of `eval_splits`), built or loaded on first use (a
+        cached_property in the datasets); read through `split`."""
+
     def split(self, name: str) -> Split:
         """The split `name` ('train' or one of `eval_splits`)."""
+        if name not in self.split_names:  # checked before the splits are built, so that a typo costs no loading
+            raise ConfigError(
+                f"{self.registered_name} has no split '{name}'. Its splits: {', '.join(self.split_names)}."
+            )
+        split = self._splits[name]
+        if self.image_loading is not None:
+            split.use(self.image_loading)
+        return split
+
+    def use(self, image_loading: ImageLoading) -> Dataset:
+        """Decode the file-backed splits as `image_loading` says (built once by the run's root); returns self."""
+        self.image_loading = image_loading
+        return self
+
+    def split_sizes(self) -> dict[str, int]:
+        return {name: len(self.split(name)) for name in self.split_names}
 
     def group_name(self, group: int) -> str:
         return str(group)
 
     def data_details(self) -> dict | None:
-        """What the run record says about the data read (datasets read from disk: datasets.disk), or None."""
+        """What the run record says about the data read (datasets read from disk: datasets.from_disk), or None."""
         return None
+
+    def data_location(self) -> Path | None:
+        """The folder or file the data is read from, or None where it is not read from disk."""
+        return None
+
+    def notes(self) -> list[str]:
+        """Sentences on the choices made in finding the data (which folder of several; which parts present)."""
+        return []
+
+    @classmethod
+    def data_status(cls) -> tuple[str, str, Dataset | None]:
+        """For the `data` command: (status, details, the dataset built when its data was found). Status: 'found',
+        'missing', 'embedded' (generated), 'configure' (needs a gin binding first), 'hub' (not looked up
+        offline) or '-' (a dataset the suite does not read from disk)."""
+        return "-", "not read from disk by the suite (a plugin's dataset?)", None
+
+    def found_status(self) -> tuple[str, str, Dataset | None]:
+        """data_status for a dataset built from gin: its split sizes, location and notes once its metadata is
+        read, or what is missing."""
+        try:
+            sizes = self.split_sizes()
+        except ConfigError as error:
+            return "missing", problem_of(error), None
+        notes = "".join(f"; {note}" for note in self.notes())
+        return "found", f"{sizes_text(sizes)}  ({self.data_location()}){notes}", self
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.split("train").images.shape[1:])
+        return self.split("train").image_shape

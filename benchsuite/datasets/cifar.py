@@ -2,7 +2,7 @@
 
 The WCL paper's Table 1 reports top-1, top-5 and worst-class accuracy on the test split; the classes are
 the groups, so `worst_group` is its ACC (worst). 60k 32x32 images fit in memory (180 MB), so the splits
-are in-memory `Split`s. torchvision's readers are used with download=False; their MD5 check of the
+are in-memory `TensorSplit`s. torchvision's readers are used with download=False; their MD5 check of the
 official archives is replaced by a check that every file is present, so that tiny fixtures in the same
 format load too, and an unreadable pickle is reported as malformed data. The archives unpack to
 cifar-10-batches-py/ and cifar-100-python/, looked for in $BENCHSUITE_DATA/cifar/ and in $BENCHSUITE_DATA itself.
@@ -18,10 +18,10 @@ from typing import ClassVar
 import torch
 import torchvision
 
-from benchsuite.datasets.base import Split
-from benchsuite.datasets.disk import DiskDataset
-from benchsuite.datasets.images import Preprocess
-from benchsuite.datasets.roots import DataSource
+from benchsuite.datasets.decoding import Preprocess
+from benchsuite.datasets.from_disk import DiskDataset
+from benchsuite.datasets.locating import DataSource
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
@@ -79,7 +79,7 @@ class _CIFAR(DiskDataset):
         # The authors train on all 50k images and report the test split; val_size > 0 holds some out.
         self.eval_splits = ("val", "test") if val_size else ("test",)
 
-    def load(self) -> dict[str, Split]:
+    def load(self) -> dict[str, TensorSplit]:
         folder = self.path / self.reader.base_folder
         if not folder.is_dir():
             raise self.data_source.error(self.path, f"the folder '{self.reader.base_folder}' is missing")
@@ -102,11 +102,11 @@ class _CIFAR(DiskDataset):
                 )
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
             val, rest = order[: self.val_size], order[self.val_size :]
-            splits["val"] = Split(train.images[val], train.labels[val], train.groups[val])
-            splits["train"] = Split(train.images[rest], train.labels[rest], train.groups[rest])
+            splits["val"] = TensorSplit(train.images[val], train.labels[val], train.groups[val])
+            splits["train"] = TensorSplit(train.images[rest], train.labels[rest], train.groups[rest])
         return splits
 
-    def _to_split(self, data, targets) -> Split:
+    def _to_split(self, data, targets) -> TensorSplit:
         images = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()
         if images.shape[-1] != self.preprocess.size or images.shape[-2] != self.preprocess.size:
             images = self.preprocess(images)
@@ -116,7 +116,7 @@ class _CIFAR(DiskDataset):
                 self.path / self.reader.base_folder,
                 f"labels lie in [{labels.min()}, {labels.max()}], not in [0, {self.num_classes})",
             )
-        return Split(images, labels, labels.clone())
+        return TensorSplit(images, labels, labels.clone())
 
 
 @DATASETS.register("CIFAR10")

@@ -7,7 +7,7 @@ dataset, or a folder written by `save_to_disk`, with the suite's fields mapped t
     HuggingFaceDataset.splits = {'train': 'train', 'val': 'validation', 'test': 'test'}
 
 Images are read as their encoded bytes (the Image feature with decode=False) and decoded by torchvision,
-batch by batch, like files on disk (FileSplit). Without a `group` column the class is the group. A hub id
+batch by batch, like files on disk (a FileSplit). Without a `group` column the class is the group. A hub id
 needs the network: offline (HF_DATASETS_OFFLINE or HF_HUB_OFFLINE set, or the hub unreachable) it fails with
 a paragraph saying how to bring the dataset here.
 """
@@ -26,9 +26,16 @@ import torch
 from torch import Tensor
 
 from benchsuite.datasets.base import Dataset
-from benchsuite.datasets.files import FileSplit, UnreadableImage, decoder_reason
-from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, decode_rgb
-from benchsuite.datasets.roots import data_root
+from benchsuite.datasets.decoding import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    UnreadableImage,
+    decode_rgb,
+    decoder_reason,
+)
+from benchsuite.datasets.locating import data_root
+from benchsuite.datasets.splits import FileSplit
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
@@ -96,6 +103,8 @@ class HuggingFaceDataset(Dataset):
     key is an evaluation split, 'val' first). num_classes: None reads it from a ClassLabel column or the
     largest label. aligned_groups, biased_split, debiased_split: the bias metrics, where the data has them.
     """
+
+    verifiable = True
 
     def __init__(
         self,
@@ -252,7 +261,7 @@ class HuggingFaceDataset(Dataset):
     @cached_property
     def _splits(self) -> dict[str, FileSplit]:
         splits = {}
-        for name in ("train", *self.eval_splits):
+        for name in self.split_names:
             table = self._hf_split(name)
             keep = [c for c in dict.fromkeys(self.columns.values())]
             table = table.select_columns(keep)
@@ -275,15 +284,18 @@ class HuggingFaceDataset(Dataset):
 
     # -- the Dataset interface -----------------------------------------------------------------------------
 
-    def split(self, name: str) -> FileSplit:
-        if name not in ("train", *self.eval_splits):
-            raise ConfigError(
-                f"HuggingFaceDataset has no split '{name}'. Its splits: {', '.join(('train', *self.eval_splits))}."
-            )
-        return self._splits[name]
+    def data_location(self) -> Path | None:
+        return self.local_path()
 
-    def split_sizes(self) -> dict[str, int]:
-        return {name: len(self.split(name)) for name in ("train", *self.eval_splits)}
+    @classmethod
+    def data_status(cls) -> tuple[str, str, Dataset | None]:
+        try:
+            dataset = cls()
+        except (TypeError, ValueError, RuntimeError):  # gin's missing required `path`
+            return "configure", "bind HuggingFaceDataset.path (a hub id or a local folder) in a gin file (--gin)", None
+        if dataset.local_path() is None:
+            return "hub", f"'{dataset.path}' is a hub id (no such local file or folder); not looked up offline", None
+        return dataset.found_status()
 
     @cached_property
     def num_classes(self) -> int:  # type: ignore[override]
@@ -292,7 +304,7 @@ class HuggingFaceDataset(Dataset):
         feature = self._hf_split("train").features[self.columns["label"]]
         if hasattr(feature, "num_classes"):
             return int(feature.num_classes)
-        return 1 + max(int(self.split(name).labels.max()) for name in ("train", *self.eval_splits))
+        return 1 + max(int(self.split(name).labels.max()) for name in self.split_names)
 
     @cached_property
     def num_groups(self) -> int:  # type: ignore[override]
@@ -300,7 +312,7 @@ class HuggingFaceDataset(Dataset):
             return self._num_groups
         if "group" not in self.columns:
             return self.num_classes
-        return 1 + max(int(self.split(name).groups.max()) for name in ("train", *self.eval_splits))
+        return 1 + max(int(self.split(name).groups.max()) for name in self.split_names)
 
     @property
     def aligned_groups(self) -> frozenset[int] | None:

@@ -5,7 +5,7 @@ val and test pools (60/20/20, stratified), so test digits are never seen in trai
 digit, scaled and shifted at random, on a background; the digit's ink is the foreground mask, and the image
 is the foreground where the mask is set and the background elsewhere (hard compositing), so the mask covers
 the digit exactly. The train, val and test splits also keep each image's bias cue alone over the whole frame
-(`Split.bias_images`: the background before the digit was pasted, or the texture before it was cut to the
+(`TensorSplit.bias_images`: the background before the digit was pasted, or the texture before it was cut to the
 digit's shape), from which CLAD builds its positives. Generation is vectorised, deterministic in the
 dataset's `seed` (independent of the training seed: every run sees the same benchmark) and takes seconds;
 the result is cached on disk.
@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchsuite import records
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import TensorSplit
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 
@@ -175,13 +176,17 @@ def _agreeing(labels: Tensor, agreement: float, num_keys: int, generator: torch.
 
 
 class _SyntheticDigits(Dataset):
-    """Shared machinery: digit pools, sizes, the cache, and split lookup. Subclasses build the splits."""
+    """Shared machinery: digit pools, sizes and the cache. Subclasses build the splits."""
 
     has_masks: ClassVar[bool] = True
     #: digit size range, as a share of the image side
     digit_scale: ClassVar[tuple[float, float]] = (0.55, 0.70)
     #: smallest train, val or test size (Waterbirds needs one image per group)
     min_split_size: ClassVar[int] = 1
+
+    @classmethod
+    def data_status(cls) -> tuple[str, str, Dataset | None]:
+        return "embedded", "generated from scikit-learn's digits on first use, cached under $BENCHSUITE_CACHE", None
 
     def __init__(
         self,
@@ -208,17 +213,6 @@ class _SyntheticDigits(Dataset):
             if not 0 <= value <= 1:
                 raise ConfigError(f"{name}.{key} = {value}: a share must lie in [0, 1].")
 
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return ("train", *self.eval_splits)
-
-    def split(self, name: str) -> Split:
-        if name not in self.splits:  # checked before building, so that a typo costs no generation
-            raise ConfigError(
-                f"{self.registered_name} has no split '{name}'. Its splits: {', '.join(self.splits)}."
-            )
-        return self._splits[name]
-
     def _cache_file(self) -> Path:
         settings = {
             "version": GENERATOR_VERSION, "image_size": self.image_size, "sizes": self.sizes, "seed": self.seed,
@@ -228,19 +222,19 @@ class _SyntheticDigits(Dataset):
         return cache_root(self.cache_dir) / f"{type(self).__name__}-v{GENERATOR_VERSION}-{digest}.pt"
 
     @cached_property
-    def _splits(self) -> dict[str, Split]:
+    def _splits(self) -> dict[str, TensorSplit]:
         file = self._cache_file()
         if file.exists():
             stored = torch.load(file, weights_only=True)
         else:
             generator = torch.Generator().manual_seed(self.seed)
             pools = _digit_pools(self.seed)
-            stored = {name: vars(split) for name, split in self.build(pools, generator).items()}
+            stored = {name: split.tensors() for name, split in self.build(pools, generator).items()}
             records.write_atomic(file, lambda out: torch.save(stored, out), "dataset_cache")
-        return {name: Split(**tensors) for name, tensors in stored.items()}
+        return {name: TensorSplit(**tensors) for name, tensors in stored.items()}
 
     @abc.abstractmethod
-    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
+    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, TensorSplit]:
         """Every split, generated from the digit pools with `generator`."""
 
     def sample(self, pool: tuple[Tensor, Tensor], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -297,15 +291,15 @@ class SyntheticBackgrounds(_SyntheticDigits):
     def group_name(self, group: int) -> str:
         return f"digit {group // 2} / {'other' if group % 2 else 'own'} background"
 
-    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
+    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, TensorSplit]:
         size, families = self.image_size, self._FAMILIES
 
         def on_backgrounds(
             ink: Tensor, labels: Tensor, keys: Tensor, foreground: Tensor, backgrounds: Tensor, keep: bool = False
-        ) -> Split:
+        ) -> TensorSplit:
             images, masks = _compose(ink, foreground, backgrounds)
             bias_images = _to_uint8(backgrounds) if keep else None
-            return Split(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
+            return TensorSplit(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
 
         splits = {}
         for name in ("train", "val", "test"):
@@ -322,7 +316,7 @@ class SyntheticBackgrounds(_SyntheticDigits):
             splits[name] = on_backgrounds(ink, labels, variant_keys, foreground, variant_backgrounds)
         # Only-FG keeps the background label (and so the group) of the Original image whose background it lost.
         splits["only_fg"] = on_backgrounds(ink, labels, keys, foreground, torch.zeros_like(backgrounds))
-        splits["only_bg_t"] = Split(
+        splits["only_bg_t"] = TensorSplit(
             _to_uint8(backgrounds), keys.clone(), _bias_groups(keys, keys), keys.clone(),
             torch.zeros_like(ink, dtype=torch.bool),
         )
@@ -365,7 +359,7 @@ class SyntheticWaterbirds(_SyntheticDigits):
     def group_name(self, group: int) -> str:
         return f"{'5-9' if group // 2 else '0-4'} on place {group % 2}"
 
-    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
+    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, TensorSplit]:
         splits = {}
         for name in ("train", "val", "test"):
             images, digits = pools[name]
@@ -381,7 +375,7 @@ class SyntheticWaterbirds(_SyntheticDigits):
                 places = torch.arange(len(labels)) % 2
             backgrounds = self._PLACES.draw(places, self.image_size, generator)
             images_, masks = _compose(ink, _white(len(ink), self.image_size, generator), backgrounds)
-            splits[name] = Split(images_, labels, 2 * labels + places, places, masks, _to_uint8(backgrounds))
+            splits[name] = TensorSplit(images_, labels, 2 * labels + places, places, masks, _to_uint8(backgrounds))
         return splits
 
 
@@ -417,15 +411,15 @@ class SyntheticTexture(_SyntheticDigits):
     def group_name(self, group: int) -> str:
         return f"digit {group // 2} / {'other' if group % 2 else 'own'} texture"
 
-    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, Split]:
+    def build(self, pools: dict[str, tuple[Tensor, Tensor]], generator: torch.Generator) -> dict[str, TensorSplit]:
         size, textures = self.image_size, _ten_families(noise=0.03)
 
-        def textured(ink: Tensor, labels: Tensor, keys: Tensor, keep: bool = False) -> Split:
+        def textured(ink: Tensor, labels: Tensor, keys: Tensor, keep: bool = False) -> TensorSplit:
             gray = 0.5 + 0.03 * torch.randn(len(ink), 3, size, size, generator=generator)
             texture = textures.draw(keys, size, generator)
             images, masks = _compose(ink, texture, gray)
             bias_images = _to_uint8(texture) if keep else None
-            return Split(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
+            return TensorSplit(images, labels, _bias_groups(labels, keys), keys, masks, bias_images)
 
         splits = {}
         for name in ("train", "val", "test"):

@@ -17,11 +17,11 @@ from functools import cached_property
 
 import torch
 
-from benchsuite.datasets.disk import DiskDataset
-from benchsuite.datasets.files import FileSplit, ImageFiles
-from benchsuite.datasets.folders import class_folders, images_by_class
-from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from benchsuite.datasets.roots import DataSource
+from benchsuite.datasets.class_folders import class_folders, images_by_class
+from benchsuite.datasets.decoding import IMAGENET_MEAN, IMAGENET_STD, ImageFiles, Preprocess
+from benchsuite.datasets.from_disk import DiskDataset
+from benchsuite.datasets.locating import DataSource
+from benchsuite.datasets.splits import FileSplit
 from benchsuite.errors import ConfigError
 from benchsuite.registry import DATASETS
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from benchsuite.datasets.disk import DiskDataset
-from benchsuite.datasets.files import FileSplit, ImageFiles
-from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from benchsuite.datasets.roots import DataSource
+from benchsuite.datasets.decoding import IMAGENET_MEAN, IMAGENET_STD, ImageFiles, Preprocess
+from benchsuite.datasets.from_disk import DiskDataset
+from benchsuite.datasets.locating import DataSource
+from benchsuite.datasets.splits import FileSplit
 from benchsuite.registry import DATASETS
 
 _COLUMNS = ("img_filename", "y", "place", "split")

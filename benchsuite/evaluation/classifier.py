@@ -7,7 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Split
 from benchsuite.evaluation.metrics import split_metrics
 from benchsuite.training.augment import normalize, to_unit_float
 from benchsuite.training.trainer import autocast_for

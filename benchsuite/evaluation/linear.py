@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Batch, Dataset, Split
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Batch, TensorSplit
 from benchsuite.evaluation.metrics import split_metrics
 from benchsuite.training.trainer import Stage, train_loop
 
@@ -127,7 +128,7 @@ class LogisticProbe:
         return split_metrics(predictions, dataset) | {"probe/C": best_c}
 
 
-class _FeatureSplit(Split):
+class _FeatureSplit(TensorSplit):
     """A split of cached feature vectors, which the epoch-based probe trains on like images."""
 
     def __post_init__(self) -> None:  # features are float (N, D), not uint8 images

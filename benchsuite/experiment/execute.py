@@ -18,7 +18,7 @@ from typing import Any
 import gin
 
 from benchsuite import config, records
-from benchsuite.datasets.disk import DiskDataset
+from benchsuite.datasets.from_disk import DiskDataset
 from benchsuite.errors import ConfigError, Terminated
 from benchsuite.experiment import components, ownership
 from benchsuite.experiment.run import run

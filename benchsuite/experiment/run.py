@@ -24,6 +24,7 @@ import torch
 
 from benchsuite import records
 from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import ImageLoading
 from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, Terminated
 from benchsuite.experiment import ownership
 from benchsuite.faults import kill_point
@@ -71,6 +72,7 @@ def run(
     seed: int = 0,
     experiment: str | None = None,
     rerun_of: str | None = None,
+    image_loading: ImageLoading | None = None,
     *,
     run_dir: Path,
     provenance: dict[str, Any] | None = None,
@@ -81,7 +83,8 @@ def run(
 
     experiment names the folder under results/ (default: the stem of the first --gin file); rerun_of names the
     selection rule when the sweep's --rerun-best runs a chosen setting with new seeds (recorded; the leaderboard
-    then shows these seeds for the entry, not the grid's); run_dir and
+    then shows these seeds for the entry, not the grid's); image_loading: how file-backed splits decode (None:
+    `ImageLoading()` as gin binds it), built here once and handed to the dataset; run_dir and
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
@@ -92,6 +95,7 @@ def run(
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
+    dataset.use(image_loading if image_loading is not None else ImageLoading())
     distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
     if trainer.device.type == "cpu":
         retain_freed_memory()  # no page faults on every step's activations (host_memory.py)

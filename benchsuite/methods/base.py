@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Batch, Dataset
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Batch
 from benchsuite.evaluation import FrozenEncoderEvaluation, evaluate_classifier
 from benchsuite.models.backbones import Backbone, projection_head
 from benchsuite.training import distributed

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Batch, Dataset
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Batch
 from benchsuite.errors import ConfigError
 from benchsuite.losses.clad import clad_info_nce
 from benchsuite.methods.base import BackboneFactory, SupervisedMethod, train_stage

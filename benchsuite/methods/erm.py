@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Batch, Dataset
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Batch
 from benchsuite.methods.base import SupervisedMethod, train_stage
 from benchsuite.registry import METHODS
 from benchsuite.training.augment import SupervisedAugment

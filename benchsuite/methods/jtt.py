@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchsuite.datasets.base import Batch, Dataset
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.splits import Batch
 from benchsuite.errors import ConfigError
 from benchsuite.evaluation import apply_to_split
 from benchsuite.methods.base import BackboneFactory, SupervisedMethod

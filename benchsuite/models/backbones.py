@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from benchsuite.datasets.roots import data_root
+from benchsuite.datasets.locating import data_root
 from benchsuite.errors import ConfigError
 from benchsuite.registry import BACKBONES
 

@@ -34,7 +34,7 @@ from filelock import FileLock
 from torch import Tensor, nn
 
 from benchsuite import records
-from benchsuite.datasets.base import Batch, Split
+from benchsuite.datasets.splits import Batch, TensorSplit
 from benchsuite.datasets.synthetic import GENERATOR_VERSION, cache_root, unbiased_digits
 from benchsuite.training.augment import SupervisedAugment, normalize
 from benchsuite.training.trainer import Stage, train_loop
@@ -108,7 +108,7 @@ class EmbeddedPretraining:
             return F.cross_entropy(model(normalize(augment(batch["image"]), _MEAN, _STD)), batch["label"])
 
         optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-        data = Split(images, labels, labels.clone())
+        data = TensorSplit(images, labels, labels.clone())
         stage = Stage("pretraining", model, step, data, settings["epochs"], settings["batch_size"], [optimizer])
         generator = torch.Generator().manual_seed(settings["seed"])
         with torch.random.fork_rng(devices=[]):  # kornia draws from the global RNG: keep the caller's untouched

@@ -22,7 +22,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
 from benchsuite import records
-from benchsuite.datasets.base import Batch, Split
+from benchsuite.datasets.splits import Batch, Split
 from benchsuite.errors import ConfigError
 from benchsuite.faults import kill_point
 from benchsuite.training import checkpoints, distributed, rule_checkpoints

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchsuite.datasets.roots import DataSource
+from benchsuite.datasets.locating import DataSource
 
 #: image file suffixes read from class folders (compared lower-case)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -1,10 +1,11 @@
-"""The base of datasets read from disk: root resolution, split lookup, sizes, and bias-aligned groups.
+"""The base of datasets read from disk: finding their folder, loading once with the layout checked, the groups
+each evaluation split must hold, the manifest and record details, and bias-aligned groups.
 
 A subclass names its `DataSource` (folder names under the data root, layout, where it is published) and
 implements `load`, which reads the metadata and returns every split; images are decoded later, batch by
-batch (FileSplit), except for small datasets that load into memory (CIFAR). Loading happens once, on the
+batch (a FileSplit), except for small datasets that load into memory (CIFAR). Loading happens once, on the
 first `split` call, and checks the whole layout first: a missing or malformed dataset fails before any
-training with one paragraph (roots.DataSource.error), never as a silent partial dataset. After loading,
+training with one paragraph (locating.DataSource.error), never as a silent partial dataset. After loading,
 every evaluation split must hold every group the dataset defines (a group missing there would silently drop
 out of the worst-group metrics) unless `allow_missing_groups` is bound, in which case `data_details` (the
 run record's "data") lists the missing ones, with the folder used, notes on choices made and the manifest.
@@ -20,14 +21,12 @@ from typing import ClassVar
 
 import torch
 
-from benchsuite.datasets.base import Dataset, Split
-from benchsuite.datasets.files import FileSplit, ImageFiles
-from benchsuite.datasets.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from benchsuite.datasets.base import Dataset
+from benchsuite.datasets.decoding import IMAGENET_MEAN, IMAGENET_STD, ImageFiles, Preprocess
+from benchsuite.datasets.locating import DataSource, Location
 from benchsuite.datasets.manifest import Manifest, manifest
-from benchsuite.datasets.roots import DataSource, Location
+from benchsuite.datasets.splits import Split
 from benchsuite.errors import ConfigError
-
-AnySplit = Split | FileSplit
 
 
 class DiskDataset(Dataset):
@@ -40,6 +39,7 @@ class DiskDataset(Dataset):
     #: whether the dataset has a spurious attribute: then the bias-aligned groups are those that hold the
     #: majority of their class in the training split (Waterbirds: landbirds on land, waterbirds on water)
     spurious: ClassVar[bool] = False
+    verifiable = True
 
     def __init__(
         self,
@@ -69,27 +69,29 @@ class DiskDataset(Dataset):
         """The dataset's folder (found by `data_source.locate`)."""
         return self.location.path
 
-    @property
-    def split_names(self) -> tuple[str, ...]:
-        return ("train", *self.eval_splits)
-
     @cached_property
-    def _splits(self) -> dict[str, AnySplit]:
+    def _splits(self) -> dict[str, Split]:
         self.metadata_files: list[Path] = []
         splits = self.load()
         self.missing_groups = self._missing_groups(splits)
         return splits
 
     @abc.abstractmethod
-    def load(self) -> dict[str, AnySplit]:
+    def load(self) -> dict[str, Split]:
         """Every split (train and each evaluation split), after checking the layout; the metadata files read
         are appended to `self.metadata_files` (for the manifest)."""
 
+    def data_location(self) -> Path:
+        return self.path
+
+    @classmethod
+    def data_status(cls) -> tuple[str, str, Dataset | None]:
+        return cls().found_status()
+
     def notes(self) -> list[str]:
-        """Sentences on the choices made in finding the data (which folder of several; which parts present)."""
         return [self.location.note] if self.location.note else []
 
-    def _missing_groups(self, splits: dict[str, AnySplit]) -> dict[str, list[str]]:
+    def _missing_groups(self, splits: dict[str, Split]) -> dict[str, list[str]]:
         """{evaluation split: names of the groups it lacks}; an error unless allow_missing_groups."""
         missing = {}
         for name in self.eval_splits:
@@ -112,10 +114,9 @@ class DiskDataset(Dataset):
         """Every image and mask file that the splits decode (none for in-memory splits)."""
         files: list[str] = []
         for split in self._splits.values():
-            if isinstance(split, FileSplit):
-                for source in (split.source, split.mask_source):
-                    if isinstance(source, ImageFiles):
-                        files += source.paths
+            for source in split.image_sources():
+                if isinstance(source, ImageFiles):
+                    files += source.paths
         return files
 
     def manifest(self) -> Manifest:
@@ -131,16 +132,6 @@ class DiskDataset(Dataset):
             "missing_groups": self.missing_groups,
             "manifest": read.as_record(),
         }
-
-    def split(self, name: str) -> AnySplit:
-        if name not in self.split_names:
-            raise ConfigError(
-                f"{self.registered_name} has no split '{name}'. Its splits: {', '.join(self.split_names)}."
-            )
-        return self._splits[name]
-
-    def split_sizes(self) -> dict[str, int]:
-        return {name: len(self.split(name)) for name in self.split_names}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -5,12 +5,20 @@ an optional centre crop of the raw image (CelebA's 178 px face crop, JTT), a res
 the network's input size (ImageNet's resize 256 -> crop 224). Random augmentation happens later, on the
 device, on whole batches (benchsuite.training.augment). Foreground masks go through the same geometry with nearest
 interpolation, so they stay aligned with their images.
+
+Image sources (`ImageFiles`, `MaskFiles`; the Hugging Face adapter's own) decode one row at a time for the
+file-backed splits (datasets.splits). An image that cannot be decoded (a damaged or truncated file) raises
+`UnreadableImage`, a ConfigError whose one paragraph names the file, the decoder's reason and the
+`data --verify` command that lists every such file.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import gin
 import numpy as np
@@ -19,6 +27,8 @@ import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import InterpolationMode
+
+from benchsuite.errors import ConfigError
 
 #: torchvision 0.29 deprecates its decoders in favour of TorchCodec, which the suite does not depend on; they
 #: still work, and the warning would otherwise repeat for every image in every DataLoader worker
@@ -95,3 +105,75 @@ def read_mask(path: str | Path) -> Tensor:
         warnings.filterwarnings("ignore", message=_DEPRECATION)
         image = decode_image(read_file(str(path)), mode=ImageReadMode.GRAY)
     return image != 0
+
+
+#: the C++ source location that torchvision's decoders put before their reason ("decode_jpeg, /path/x.cpp:171, ")
+_DECODER_PREFIX = re.compile(r"^\w+, \S+:\d+, ")
+
+
+def decoder_reason(error: Exception) -> str:
+    """The decoder's reason for failing, on one line, without the source location."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return _DECODER_PREFIX.sub("", text).rstrip(".")
+
+
+class UnreadableImage(ConfigError):
+    """A listed image that cannot be decoded; the message is the one paragraph that the run prints. path: the
+    image's file (or its row, for images stored in a Hugging Face table)."""
+
+    def __init__(self, path: str, reason: str, dataset: str = "") -> None:
+        self.path, self.reason, self.dataset = path, reason, dataset
+        command = f"python -m benchsuite data --verify{' ' + dataset if dataset else ''}"
+        super().__init__(
+            f"The image '{path}' cannot be decoded: {reason}. The dataset's copy is damaged (an interrupted "
+            f"download or extraction, or a disk error); list every unreadable file with `{command}` (with the "
+            "same --gin files if they bind the dataset's root) and replace them from the official archive."
+        )
+
+    def __reduce__(self):  # picklable with its three fields, for worker processes
+        return (UnreadableImage, (self.path, self.reason, self.dataset))
+
+
+class ImageSource(Protocol):
+    """Items that decode to uint8 (3, H, W) images."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, row: int) -> Tensor: ...
+
+
+class MaskSource(Protocol):
+    """Items that decode to bool (1, H, W) foreground masks."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, row: int) -> Tensor: ...
+
+
+class ImageFiles:
+    """Image files on disk (JPEG, PNG, ...), read and decoded with torchvision.io; `dataset` names the registered
+    dataset in the error for a file that cannot be decoded."""
+
+    def __init__(self, paths: Sequence[str | Path], dataset: str = "") -> None:
+        self.paths = [str(path) for path in paths]
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def decode(self, path: str) -> Tensor:
+        return read_rgb(path)
+
+    def read(self, row: int) -> Tensor:
+        path = self.paths[row]
+        try:
+            return self.decode(path)
+        except (RuntimeError, ValueError, OSError) as error:  # what torchvision's decoders and np.load raise
+            raise UnreadableImage(path, decoder_reason(error), self.dataset) from None
+
+
+class MaskFiles(ImageFiles):
+    """Foreground mask files on disk (.npy arrays or images)."""
+
+    def decode(self, path: str) -> Tensor:
+        return read_mask(path)
