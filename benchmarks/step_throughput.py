@@ -125,8 +125,7 @@ def _setup(method_name: str, backbone_name: str, dataset, batch: int, device: to
     method.setup(backbone, dataset)
     prepare_for_device(method, device, compile_backbones=compile, channels_last=channels_last)
     trainer = Trainer(epochs=1, batch_size=batch, progress=False, device=str(device))
-    stage = next(iter(method.stages(dataset, trainer)))
-    stage.evaluate = None
+    stage = trainer.loop(next(iter(method.stages(dataset, trainer.context))))  # as train_loop runs it, unevaluated
     return method, trainer, stage
 
 
