@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import benchsuite.builtins  # noqa: F401  registers the built-ins
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -37,10 +36,13 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 from benchsuite.datasets.synthetic import SyntheticBackgrounds
+from benchsuite.experiment import components
 from benchsuite.methods.clad_positives import background_alone
 from benchsuite.registry import BACKBONES, METHODS
 from benchsuite.training.host_memory import retain_freed_memory
 from benchsuite.training.trainer import Trainer, autocast_for, prepare_for_device, train_loop
+
+components.load()  # registers the built-ins
 
 #: per-family: how many images pass through the modules per training image (two views), and the usual
 #: pipeline's per-item transform

@@ -30,15 +30,17 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# imported once here, not in every fork (seconds each)
-import benchsuite.builtins
 import torch
 
 import benchsuite.cli.report  # noqa: F401
 from benchsuite import records
 from benchsuite.cli import main
+from benchsuite.experiment import components
 from benchsuite.faults import ENVIRONMENT
 from benchsuite.training import checkpoints
+
+# the built-ins loaded once here, not in every fork (seconds each)
+components.load()
 
 REPO = Path(__file__).resolve().parents[1]
 _TINY = [
