@@ -109,7 +109,8 @@ class EmbeddedPretraining:
 
         optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
         data = Split(images, labels, labels.clone())
-        loop = Loop("pretraining", model, step, data, settings["epochs"], settings["batch_size"], [optimizer])
+        loop = Loop("pretraining", model, step, data, settings["epochs"], settings["batch_size"], [optimizer],
+                    local=True)
         generator = torch.Generator().manual_seed(settings["seed"])
         with torch.random.fork_rng(devices=[]):  # kornia draws from the global RNG: keep the caller's untouched
             torch.manual_seed(settings["seed"])

@@ -100,6 +100,9 @@ class Loop:
     optimizers: list[Optimizer]
     schedulers: list[LRScheduler] = field(default_factory=list)
     drop_last: bool = True
+    #: train in this process alone, even under several: no batch sharding, gradient averaging or loss
+    #: gathering (the embedded pretraining, which one process runs under a file lock while the others wait)
+    local: bool = False
 
 
 class Trainable(Protocol):
@@ -194,7 +197,8 @@ def train_loop(
         total = torch.zeros((), device=device)
         # Under several processes each loads only its slice of the same global batch (distributed.py).
         batches = loop.data.batches(
-            loop.batch_size, shuffle=True, generator=generator, drop_last=loop.drop_last, shard=distributed.shard()
+            loop.batch_size, shuffle=True, generator=generator, drop_last=loop.drop_last,
+            shard=None if loop.local else distributed.shard(),
         )
         for batch in batches:
             with autocast_for(device):
@@ -202,7 +206,8 @@ def train_loop(
             for optimizer in loop.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            distributed.average_gradients(loop.modules)
+            if not loop.local:
+                distributed.average_gradients(loop.modules)
             for optimizer in loop.optimizers:
                 optimizer.step()
             for scheduler in loop.schedulers:
@@ -210,7 +215,8 @@ def train_loop(
             total += loss.detach()
             bar.update(1)
         # One host sync per epoch, not per step: reading the loss every step stalls a GPU.
-        mean_loss = distributed.gather_detached(total.reshape(1)).mean().item() / steps
+        totals = total.reshape(1) if loop.local else distributed.gather_detached(total.reshape(1))
+        mean_loss = totals.mean().item() / steps
         if not math.isfinite(mean_loss):
             bar.close()
             raise NonFiniteLoss(f"Stage '{loop.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
