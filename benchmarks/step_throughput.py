@@ -42,6 +42,8 @@ from benchsuite.registry import BACKBONES, METHODS
 from benchsuite.training.host_memory import retain_freed_memory
 from benchsuite.training.trainer import Trainer, autocast_for, prepare_for_device, train_loop
 
+components.load()  # registers the built-ins
+
 #: per-family: how many images pass through the modules per training image (two views), and the usual
 #: pipeline's per-item transform
 TWO_VIEWS = {"SimCLR", "DCL", "HCL", "WCL"}
@@ -125,8 +127,7 @@ def _setup(method_name: str, backbone_name: str, dataset, batch: int, device: to
     method.setup(backbone, dataset)
     prepare_for_device(method, device, compile_backbones=compile, channels_last=channels_last)
     trainer = Trainer(epochs=1, batch_size=batch, progress=False, device=str(device))
-    stage = next(iter(method.stages(dataset, trainer)))
-    stage.evaluate = None
+    stage = trainer.loop(next(iter(method.stages(dataset, trainer.context))))  # as train_loop runs it, unevaluated
     return method, trainer, stage
 
 

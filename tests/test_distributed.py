@@ -22,7 +22,7 @@ from benchsuite.methods.simclr import SimCLR
 from benchsuite.methods.wcl import WCL
 from benchsuite.models.backbones import Backbone
 from benchsuite.training import distributed
-from benchsuite.training.trainer import Trainer, train_loop
+from benchsuite.training.trainer import Stage, Trainer, train_loop
 from tests.test_trainer import _regression_split
 
 WORLD = 2
@@ -79,8 +79,8 @@ def _train_epoch():
 
     trainer = Trainer(batch_size=16, optimizer=torch.optim.SGD, lr=0.1, progress=False, device="cpu")
     trainer.generator.manual_seed(0)
-    stage = trainer.stage("train", model, step, _regression_split(), epochs=2)
-    train_loop(stage, torch.device("cpu"), trainer.generator)
+    loop = trainer.loop(Stage("train", model, step, _regression_split(), epochs=2))
+    train_loop(loop, torch.device("cpu"), trainer.generator)
     return model.weight.detach().clone()
 
 

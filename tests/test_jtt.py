@@ -43,7 +43,7 @@ class _FixedIdentifier(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.unused = nn.Parameter(torch.zeros(1))  # stage 1 builds an optimizer over the identifier's parameters
+        self.unused = nn.Parameter(torch.zeros(1))  # the trainer builds stage 1's optimizer over these parameters
 
     def forward(self, x: Tensor) -> Tensor:
         index = (x[:, 0, 0, 0] * 255).round().long()
@@ -59,12 +59,12 @@ def _jtt(upweight: int = 5) -> tuple[JTT, Trainer, _Numbered]:
 
 def test_the_error_set_is_exactly_the_misclassified_training_images():
     jtt, trainer, dataset = _jtt()
-    assert jtt.error_set(dataset, trainer).tolist() == ERRORS
+    assert jtt.error_set(dataset, trainer.context).tolist() == ERRORS
 
 
 def test_stage_two_sees_each_error_image_upweight_times_and_every_other_image_once():
     jtt, trainer, dataset = _jtt(upweight=5)
-    stages = jtt.stages(dataset, trainer)
+    stages = jtt.stages(dataset, trainer.context)
     identification = next(stages)
     assert identification.name == "identification" and identification.epochs == 1
     final = next(stages)  # stage 1 not trained: the fixed identifier decides the error set

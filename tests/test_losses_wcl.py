@@ -1,4 +1,5 @@
-"""Tests of benchsuite.losses.wcl (Jang and Wang, CVPR 2023) against explicit loops over anchors and negatives."""
+"""Tests of benchsuite.losses.wcl (Jang and Wang, CVPR 2023) against explicit loops over anchors and negatives, and
+of the loss that WCL trains with (`WCL.views_loss` and its two terms, `WCL.losses`) on given projections."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from benchsuite.losses.wcl import (
     relative_difficulty_weights,
     similarity_weights,
     triplet_loss,
-    wcl_losses,
 )
+from benchsuite.methods.wcl import WCL
 
 SHAPES = [(2, 3), (5, 8), (16, 64)]
 
@@ -239,25 +240,70 @@ def test_weights_are_detached_and_no_gradient_reaches_e_b(weights_fn) -> None:
         assert z.grad is not None and z.grad.abs().sum() > 0
 
 
+class FixedProjections(WCL):
+    """WCL (the method, with its own loss code) whose projections of any views are the given ones: E_d's
+    [zd1; zd2] and E_b's [zb1; zb2], read when `project` is called (so that an optimizer may update them)."""
+
+    def __init__(self, zd1: Tensor, zd2: Tensor, zb1: Tensor, zb2: Tensor, **settings) -> None:
+        super().__init__(**settings)
+        self.given = (zd1, zd2, zb1, zb2)
+
+    def project(self, views: Tensor | None) -> tuple[Tensor, Tensor]:
+        zd1, zd2, zb1, zb2 = self.given
+        return torch.cat([zd1, zd2]), torch.cat([zb1, zb2])
+
+
+def wcl_terms(zd1: Tensor, zd2: Tensor, zb1: Tensor, zb2: Tensor, **settings) -> tuple[Tensor, Tensor]:
+    """(loss_d, loss_b) as WCL computes them in training from these projections, with WCL(**settings); the
+    training loss, `views_loss`, is checked to be their sum."""
+    method = FixedProjections(zd1, zd2, zb1, zb2, **settings)
+    loss_d, loss_b = method.losses(*method.project(None))
+    assert torch.equal(method.views_loss(None), loss_b + loss_d)
+    return loss_d, loss_b
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"tau_plus": 0.0},
+        {"temperature": 0.3, "tau_plus": 0.1, "beta": 1.0},
+        {"weights": similarity_weights, "triplet": debiased_triplet_loss},
+    ],
+    ids=["defaults", "tau_plus=0", "hcl", "code-options"],
+)
+def test_wcl_views_loss_is_the_triplet_plus_the_weighted_e_d_loss_by_the_loop_references(settings) -> None:
+    """The loss WCL trains with, from given projections, against the float64 loop references: E_b's triplet
+    (the poster's, or the code's debiased one) plus E_d's loss with the poster's (or the code's) weights. Swapped
+    encoders in the weights, a missing or reweighted term, or another temperature would all fail here."""
+    zd1, zd2, zb1, zb2 = torch.randn(4, 6, 8, generator=torch.Generator().manual_seed(79), dtype=torch.float64)
+    loss = FixedProjections(zd1, zd2, zb1, zb2, **settings).views_loss(None)
+    t, tau_plus, beta = settings.get("temperature", 0.5), settings.get("tau_plus", 0.1), settings.get("beta", 0.0)
+    code = settings.get("weights") is similarity_weights
+    weights = reference_similarity(zd1, zd2, zb1, zb2, t) if code else None
+    triplet = reference_debiased_triplet(zb1, zb2, 0.1) if code else reference_triplet(zb1, zb2)
+    expected = triplet + reference_weighted_loss(zd1, zd2, zb1, zb2, t, tau_plus, beta, weights=weights)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+
+
 def test_e_b_learns_from_the_triplet_loss_alone() -> None:
     zd1, zd2, zb1, zb2 = (z.requires_grad_() for z in torch.randn(4, 5, 8, dtype=torch.float64))
-    loss_d, loss_b = wcl_losses(zd1, zd2, zb1, zb2)
-    (loss_d + loss_b).backward()
+    FixedProjections(zd1, zd2, zb1, zb2).views_loss(None).backward()
     total_grad = (zb1.grad.clone(), zb2.grad.clone())
     zb1.grad = zb2.grad = None
     triplet_loss(zb1, zb2).backward()
     assert torch.equal(total_grad[0], zb1.grad) and torch.equal(total_grad[1], zb2.grad)
 
 
-def test_wcl_losses_defaults_are_the_authors_runs_against_the_loop_references() -> None:
-    """wcl_losses() with its defaults is t = 0.5, tau_plus = 0.1, beta = 0 with the poster's weights and the
-    poster's triplet, by the loop references (not by the functions wcl_losses calls)."""
+def test_wcl_defaults_are_the_authors_runs_against_the_loop_references() -> None:
+    """WCL's loss with the method's defaults is t = 0.5, tau_plus = 0.1, beta = 0 with the poster's weights and the
+    poster's triplet, by the loop references (not by the functions WCL calls)."""
     zd1, zd2, zb1, zb2 = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(73), dtype=torch.float64)
-    loss_d, loss_b = wcl_losses(zd1, zd2, zb1, zb2)
+    loss_d, loss_b = wcl_terms(zd1, zd2, zb1, zb2)
     assert loss_d.item() == pytest.approx(reference_weighted_loss(zd1, zd2, zb1, zb2, 0.5, 0.1, 0.0), rel=1e-10)
     assert loss_b.item() == pytest.approx(reference_triplet(zb1, zb2), rel=1e-10, abs=1e-12)
     # the options (the authors' code's weights at their default t = 0.5, its debiased triplet) reach the terms
-    options_d, options_b = wcl_losses(zd1, zd2, zb1, zb2, weights=similarity_weights, triplet=debiased_triplet_loss)
+    options_d, options_b = wcl_terms(zd1, zd2, zb1, zb2, weights=similarity_weights, triplet=debiased_triplet_loss)
     code_weights = reference_similarity(zd1, zd2, zb1, zb2, 0.5)
     assert options_d.item() == pytest.approx(
         reference_weighted_loss(zd1, zd2, zb1, zb2, 0.5, 0.1, 0.0, weights=code_weights), rel=1e-10
@@ -286,7 +332,7 @@ def reference_weighted_loss(zd1, zd2, zb1, zb2, t: float, tau_plus: float, beta:
 def test_weighted_e_d_loss_matches_a_loop_reference(tau_plus: float, beta: float) -> None:
     b, t = 5, 0.5
     zd1, zd2, zb1, zb2 = torch.randn(4, b, 8, generator=torch.Generator().manual_seed(71), dtype=torch.float64)
-    loss_d, _ = wcl_losses(zd1, zd2, zb1, zb2, t, tau_plus, beta)
+    loss_d, _ = wcl_terms(zd1, zd2, zb1, zb2, temperature=t, tau_plus=tau_plus, beta=beta)
     assert loss_d.item() == pytest.approx(reference_weighted_loss(zd1, zd2, zb1, zb2, t, tau_plus, beta), rel=1e-10)
     if tau_plus == 0 and beta == 0:  # the weights raise every negative's share: above plain InfoNCE
         assert loss_d.item() > info_nce(zd1, zd2, t).item()
@@ -318,10 +364,11 @@ def test_triplet_losses_decrease_under_gradient_descent(loss_fn) -> None:
 def test_wcl_decreases_under_gradient_descent(weights_fn) -> None:
     zd1, zd2, zb1, zb2 = (z.float().requires_grad_() for z in torch.randn(4, 8, 16, dtype=torch.float64))
     optimizer = torch.optim.SGD([zd1, zd2, zb1, zb2], lr=1.0)
+    method = FixedProjections(zd1, zd2, zb1, zb2, weights=weights_fn)
     losses_d, losses_b = [], []
     for _ in range(8):
         optimizer.zero_grad()
-        loss_d, loss_b = wcl_losses(zd1, zd2, zb1, zb2, weights=weights_fn)
+        loss_d, loss_b = method.losses(*method.project(None))
         (loss_d + loss_b).backward()
         losses_d.append(loss_d.item())
         losses_b.append(loss_b.item())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from benchsuite.experiment.execute import execute
 from benchsuite.losses.wcl import relative_difficulty_weights
 from benchsuite.methods.jtt import EmptyErrorSet
 from benchsuite.methods.wcl_figure import easiest_and_hardest, save_negatives_figure, weights_between_images
+from benchsuite.training.trainer import RunContext
 from tests.conftest import GIN, TINY, TINY_DATA
 
 
@@ -30,9 +30,9 @@ def _run(tmp_path, method_gin: str, dataset: str = "SyntheticWaterbirds", extra=
 def test_wcl_reports_both_encoders_and_draws_the_negatives_figure(tmp_path, drawn_figures, monkeypatch):
     trained = {}
 
-    def keep_method(method, dataset, trainer, path, k=5):
+    def keep_method(method, dataset, context, path, k=5):
         trained["method"], trained["dataset"] = method, dataset
-        return save_negatives_figure(method, dataset, trainer, path, k)
+        return save_negatives_figure(method, dataset, context, path, k)
 
     monkeypatch.setattr("benchsuite.methods.wcl.save_negatives_figure", keep_method)
     outcome = _run(tmp_path, "wcl.gin")
@@ -121,7 +121,7 @@ def test_jtt_records_its_error_set_and_trains_two_stages(tmp_path):
 def test_jtt_empty_error_set_stops_with_a_clear_message(tmp_path, monkeypatch):
     from benchsuite.methods.jtt import JTT
 
-    monkeypatch.setattr(JTT, "error_set", lambda self, dataset, trainer: torch.empty(0, dtype=torch.long))
+    monkeypatch.setattr(JTT, "error_set", lambda self, dataset, context: torch.empty(0, dtype=torch.long))
     with pytest.raises(EmptyErrorSet, match=r"error set is empty.*JTT.identification_epochs"):
         _run(tmp_path, "jtt.gin")
     (record,) = tmp_path.rglob(records.RECORD)
@@ -185,7 +185,7 @@ def test_the_negatives_figure_shows_each_anchors_easiest_and_hardest_negatives(t
             assert torch.allclose(x, images.float() / 255 * 2 - 1)  # the test images, normalised, in order
             return z_d, z_b
 
-    save_negatives_figure(Projections(), _TestSplitOnly(images), SimpleNamespace(device=torch.device("cpu")),
+    save_negatives_figure(Projections(), _TestSplitOnly(images), RunContext(torch.device("cpu")),
                           tmp_path / "negatives.png", k=5)
     assert (tmp_path / "negatives.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     panels = _panels(drawn_figures["negatives.png"])

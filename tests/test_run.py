@@ -99,3 +99,43 @@ def test_a_failing_run_is_recorded_as_failed(tmp_path):
     (record_file,) = (tmp_path / "results").rglob(records.RECORD)
     record = json.loads(record_file.read_text())
     assert record["status"] == "failed" and "nan" in record["error"]
+
+
+def test_the_frozen_encoder_evaluation_is_configured_at_the_root_and_passed_down(tmp_path):
+    """`run` builds the FrozenEncoderEvaluation of the gin config once, for a representation method only, or uses
+    the one it is given: the method's metrics and the record's `evaluation` both come from it."""
+    import gin
+
+    from benchsuite import config
+    from benchsuite.evaluation import FrozenEncoderEvaluation
+    from benchsuite.experiment import components
+    from benchsuite.experiment.run import run
+
+    class FixedProbe:
+        def describe(self) -> str:
+            return "a fixed probe"
+
+        def __call__(self, features, dataset):
+            assert set(features) == {"train", *dataset.eval_splits}
+            return {"test/top1": 0.25}
+
+    components.load()
+    config.parse([GIN / "base.gin", method_gin("SimCLR"), GIN / "datasets" / "synthetic_backgrounds.gin"],
+                 [*TINY, *TINY_DATA["SyntheticBackgrounds"]])
+    try:
+        given = FrozenEncoderEvaluation(probe=FixedProbe(), knn=False)
+        record = run(run_dir=tmp_path / "given", evaluation=given)
+    finally:
+        gin.clear_config()
+    assert record["evaluation"] == {"probe": "a fixed probe"}
+    assert record["metrics"] == {"SimCLR": {"test/top1": 0.25}}
+    assert "run.evaluation" not in record["gin_config"]  # a Python argument, not a gin parameter
+
+    # built from the config (LinearProbe bound as in gin/protocols/authors_probe.gin), only where it is used
+    probe = ["FrozenEncoderEvaluation.probe = @LinearProbe()", "FrozenEncoderEvaluation.knn = False"]
+    representation = tiny_run(tmp_path, "SimCLR", extra=probe).record
+    assert representation["evaluation"]["probe"].startswith("LinearProbe: 2 epochs of Adam")
+    assert "FrozenEncoderEvaluation.probe = @LinearProbe()" in representation["gin_config"]
+    supervised = tiny_run(tmp_path, "ERM", extra=probe).record
+    assert supervised["evaluation"] == {"classifier": "the method's own linear classifier on its backbone"}
+    assert "LinearProbe.epochs" not in supervised["gin_config"]

@@ -1,4 +1,5 @@
-"""WCL's training step as the trainer runs it (`WCL.views_loss` and `WCL.optimizers`), against the formulas."""
+"""WCL's training step as the trainer runs it (`WCL.views_loss`, and the optimizers the trainer builds from
+`WCL.parameter_groups`), against the formulas."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from benchsuite.losses.wcl import triplet_loss
 from benchsuite.methods.wcl import WCL
 from benchsuite.models.backbones import SmallCNN
-from benchsuite.training.trainer import Trainer
+from benchsuite.training.trainer import Stage, Trainer
 from tests.test_losses_wcl import reference_triplet, reference_weighted_loss
 
 
@@ -63,7 +64,8 @@ def _learning_rates(wcl: WCL, optimizers) -> dict[str, float]:
 
 def test_two_optimizers_one_per_encoder_with_their_learning_rates() -> None:
     wcl = _wcl()
-    optimizers = wcl.optimizers(Trainer(lr=0.001, device="cpu", progress=False))
+    declared = Stage("train", wcl, wcl.views_loss, None, parameter_groups=wcl.parameter_groups())
+    optimizers = Trainer(lr=0.001, device="cpu", progress=False).optimizers(declared)
     assert len(optimizers) == 2 and _learning_rates(wcl, optimizers) == {"E_d": 0.001, "E_b": 0.05}
 
 
@@ -76,5 +78,6 @@ def test_the_training_stage_steps_those_two_optimizers():
             return TensorSplit(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), labels, labels)
 
     wcl = _wcl()
-    stage = next(wcl.stages(_Data(), Trainer(lr=0.001, device="cpu", progress=False)))
+    trainer = Trainer(lr=0.001, device="cpu", progress=False)
+    stage = trainer.loop(next(wcl.stages(_Data(), trainer.context)))  # what train_loop steps
     assert len(stage.optimizers) == 2 and _learning_rates(wcl, stage.optimizers) == {"E_d": 0.001, "E_b": 0.05}

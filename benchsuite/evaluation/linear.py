@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import Batch, TensorSplit
 from benchsuite.evaluation.metrics import split_metrics
-from benchsuite.training.trainer import Stage, train_loop
+from benchsuite.training.trainer import Loop, train_loop
 
 Features = dict[str, Tensor]
 
@@ -185,8 +185,8 @@ class LinearProbe:
 
         data = _FeatureSplit(features["train"], train.labels.to(device), train.groups.to(device))
         optimizer = self.optimizer(linear.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        stage = Stage("linear probe", linear, step, data, self.epochs, self.batch_size, [optimizer], drop_last=False)
-        train_loop(stage, device, generator)
+        loop = Loop("linear probe", linear, step, data, self.epochs, self.batch_size, [optimizer], drop_last=False)
+        train_loop(loop, device, generator)
 
         linear.eval()
         with torch.no_grad():

@@ -1,5 +1,7 @@
 """The gin root of one experiment: `run(method, dataset, backbone, trainer, seed)` builds the run from the parts
 gin configured, takes its folder and writes its record; `execute.py` parses gin and names the run before it.
+The frozen-encoder evaluation of representation methods is built here too, once, and passed down to the
+method (its evaluation) and to the record (what produced the metrics).
 
 Order of work in a run, so that bad input leaves nothing under results/: build the dataset's training split,
 build the method; only then create the run folder and take it (ownership.py), mark it "running" in
@@ -26,9 +28,10 @@ from benchsuite import records
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import ImageLoading
 from benchsuite.errors import SIGNAL_NAMES, ConfigError, RunInterrupted, Terminated
+from benchsuite.evaluation import FrozenEncoderEvaluation
 from benchsuite.experiment import ownership
 from benchsuite.faults import kill_point
-from benchsuite.methods.base import BackboneFactory, Method
+from benchsuite.methods.base import BackboneFactory, Method, RepresentationMethod
 from benchsuite.models.backbones import Backbone
 from benchsuite.registry import BACKBONES, DATASETS, METHODS
 from benchsuite.training import checkpoints, distributed
@@ -63,7 +66,10 @@ def _check_kind(binding: str, value: Any, ok: bool, registry) -> None:
         )
 
 
-@gin.configurable
+# `evaluation` is passed from Python (tests), not bound in gin: gin configures it through the
+# FrozenEncoderEvaluation bindings (`FrozenEncoderEvaluation.probe = @LinearProbe()`), and a `run.evaluation`
+# line in every record's operative config would only repeat them.
+@gin.configurable(denylist=["evaluation"])
 def run(
     method: Method = gin.REQUIRED,
     dataset: Dataset = gin.REQUIRED,
@@ -78,6 +84,7 @@ def run(
     provenance: dict[str, Any] | None = None,
     fresh: bool = False,
     owner: ownership.Ownership | None = None,
+    evaluation: FrozenEncoderEvaluation | None = None,
 ) -> dict[str, Any]:
     """Train `method` with `backbone` on `dataset` and return the run record (also written to run_dir).
 
@@ -90,6 +97,9 @@ def run(
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
     owner: the run folder's lock (ownership.py), taken by rank 0 once the data and the method are built and
     released after the last record; `execute` passes its own, to release it also on an early error.
+    evaluation: how a representation method's frozen encoders are evaluated (probe and kNN); default the
+    gin-configured FrozenEncoderEvaluation(), built only for a representation method (a supervised method is
+    evaluated by its own classifier, and its record's operative config does not list the probe's settings).
     """
     _check_kind("run.method", method, isinstance(method, Method), METHODS)
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
@@ -111,10 +121,11 @@ def run(
     method.setup(backbone, dataset)
     method = distributed.convert_batch_norm(method, trainer.device)
     prepare_for_device(method, trainer.device, trainer.compile, trainer.channels_last)
+    if isinstance(method, RepresentationMethod):  # evaluated on frozen features: the probe and kNN of the config
+        method.use_evaluation(evaluation if evaluation is not None else FrozenEncoderEvaluation())
 
-    trainer.run_dir = run_dir
     if not distributed.is_main():  # the other processes train in step and read the checkpoint; rank 0 writes
-        return {"status": "finished", "metrics": method.fit(dataset, trainer)}
+        return {"status": "finished", "metrics": trainer.fit(method, dataset, run_dir)}
     owner = owner if owner is not None else ownership.Ownership(run_dir)
     owner.acquire()  # creates the folder; RunOwned if a live process has it
     kill_point("run.owned")
@@ -146,8 +157,8 @@ def run(
     records.write_json_atomic(run_dir / records.RECORD, record | {"status": "running"})
     start = time.perf_counter()
     try:
-        evaluation = method.fit(dataset, trainer)
-        record |= {"status": "finished", "metrics": evaluation, "error": None}
+        metrics = trainer.fit(method, dataset, run_dir)
+        record |= {"status": "finished", "metrics": metrics, "error": None}
         checkpoints.drop_previous(run_dir)
     except (KeyboardInterrupt, Terminated) as error:
         number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM

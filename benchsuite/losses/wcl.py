@@ -10,7 +10,7 @@ difficulty w (2B, N), computed from both encoders' projections and detached:
 loss_d is the poster's weighted InfoNCE -log(pos / (pos + sum_j w_j neg_j)) when tau_plus = beta = 0, with DCL's
 statistical debiasing when tau_plus > 0 (the authors' code and default runs, beta = 0), and with HCL's when
 beta > 0. Since w is detached, no gradient reaches E_b through loss_d: E_b learns only from the triplet loss.
-`wcl_losses` returns both terms.
+The method (`benchsuite.methods.wcl.WCL.losses`) puts the two terms together from these functions.
 
 Where the authors' code and the poster disagree (shared/ALGORITHMS.md), the poster's form is the default and
 the code's is an option:
@@ -28,14 +28,11 @@ Every formula assumes unit vectors: the views are L2-normalised here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
 from benchsuite.losses.contrastive import (
     contrastive_similarities,
-    debiased_contrastive_loss,
     negative_mask,
     positive_index,
     unit_views,
@@ -140,24 +137,3 @@ def similarity_weights(zd1: Tensor, zd2: Tensor, zb1: Tensor, zb2: Tensor, tempe
     s_b = s_b.to(s_d.dtype)
     return 1.0 + s_d / (s_b + s_d + SIMILARITY_EPS)
 
-
-def wcl_losses(
-    zd1: Tensor,
-    zd2: Tensor,
-    zb1: Tensor,
-    zb2: Tensor,
-    temperature: float = 0.5,
-    tau_plus: float = 0.1,
-    beta: float = 0.0,
-    weights: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] = relative_difficulty_weights,
-    triplet: Callable[[Tensor, Tensor], Tensor] = triplet_loss,
-) -> tuple[Tensor, Tensor]:
-    """WCL's two terms (loss_d, loss_b); the training loss is their sum, with one backward pass.
-
-    loss_d = debiased_contrastive_loss(zd1, zd2, t, tau_plus, beta, weights=weights(zd1, zd2, zb1, zb2)) for E_d
-    (defaults t = 0.5, tau_plus = 0.1, beta = 0: DCL debiasing, the authors' runs) and loss_b = triplet(zb1, zb2)
-    for E_b. The weights are detached, so E_b gets gradient from loss_b alone.
-    """
-    w = weights(zd1, zd2, zb1, zb2)
-    loss_d = debiased_contrastive_loss(zd1, zd2, temperature, tau_plus, beta, weights=w)
-    return loss_d, triplet(zb1, zb2)

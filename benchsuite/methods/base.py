@@ -1,21 +1,25 @@
-"""What a method is: it builds its modules, yields its training stages, and is evaluated.
+"""What a method is: it builds its modules and declares its training stages, its evaluation and its artefacts.
 
-`run` calls, in order: `setup(backbone, dataset)` once (build every module, so that a checkpoint can
-be restored into them), then `fit(dataset, trainer)`, which runs each stage that `stages` yields through
-`Trainer.fit` and returns the last evaluation: row label -> metrics. A method whose stages depend on an
-earlier stage's outcome (JTT's error set) computes it between two yields.
+`run` calls `setup(backbone, dataset)` once (build every module, so that a checkpoint can be restored into
+them), then `Trainer.fit(method, dataset, run_dir)`, which trains each `Stage` that `stages(dataset, context)`
+yields, calls `evaluate(dataset, context)` for the stages that are evaluated, writes the files of
+`artefacts(dataset, context)` into the run folder, and returns the last evaluation: row label -> metrics. A
+method never sees the Trainer; `context` holds the run facts it may read (device, evaluation batch size). A
+method whose stages depend on an earlier stage's outcome (JTT's error set) computes it between two yields.
 
 Two families share most of their code:
 - `SupervisedMethod`: backbone + linear classifier, evaluated by that classifier;
 - `RepresentationMethod`: encoder(s) + projection head(s) trained without labels, evaluated on frozen
-  features by a converged linear probe and a kNN (evaluation.FrozenEncoderEvaluation); `probed_encoders`
-  names what is evaluated, so a method with two encoders (WCL) reports two rows.
+  features by a converged linear probe and a kNN (evaluation.FrozenEncoderEvaluation, which `run` builds
+  at the gin root and hands over with `use_evaluation`); `probed_encoders` names what is evaluated, so a
+  method with two encoders (WCL) reports two rows.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -27,9 +31,16 @@ from benchsuite.evaluation import FrozenEncoderEvaluation, evaluate_classifier
 from benchsuite.models.backbones import Backbone, projection_head
 from benchsuite.training import distributed
 from benchsuite.training.augment import ContrastiveAugment, normalize
-from benchsuite.training.trainer import Evaluation, Stage, Trainer
+from benchsuite.training.trainer import Evaluation, ParameterGroup, RunContext, Stage
+
+__all__ = [
+    "ArtefactWriter", "BackboneFactory", "ContrastiveMethod", "Evaluation", "Method", "ParameterGroup",
+    "RepresentationMethod", "RunContext", "Stage", "SupervisedMethod", "TwoViewMethod",
+]
 
 BackboneFactory = Callable[[], Backbone]
+#: writes one artefact to the path it is given (inside the run folder)
+ArtefactWriter = Callable[[Path], None]
 
 
 class Method(nn.Module, abc.ABC):
@@ -50,12 +61,17 @@ class Method(nn.Module, abc.ABC):
         """Build every module; called once before training or resuming."""
 
     @abc.abstractmethod
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
-        """The training stages, in order."""
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
+        """The training stages, in order; the Trainer trains each before it asks for the next."""
 
     @abc.abstractmethod
-    def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
+    def evaluate(self, dataset: Dataset, context: RunContext) -> Evaluation:
         """Row label -> metrics on every evaluation split of `dataset`."""
+
+    def artefacts(self, dataset: Dataset, context: RunContext) -> dict[str, ArtefactWriter]:
+        """File name -> writer of the files the method adds to its run folder after training (WCL's figure);
+        the Trainer calls each writer with the file's path, in the main process only."""
+        return {}
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ConfigError if the method cannot run on `dataset` (CLAD needs masks)."""
@@ -67,12 +83,6 @@ class Method(nn.Module, abc.ABC):
     def evaluation_details(self) -> dict[str, str]:
         """What produces the metrics of this method's evaluations, for the run record."""
         return {"evaluate": f"{type(self).__name__}.evaluate"}
-
-    def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        evaluation: Evaluation = {}
-        for stage in self.stages(dataset, trainer):
-            evaluation = trainer.fit(stage, self) or evaluation
-        return evaluation
 
     def normalized(self, images: Tensor, dataset: Dataset) -> Tensor:
         return normalize(images, dataset.mean, dataset.std)
@@ -90,9 +100,9 @@ class SupervisedMethod(Method):
     def logits(self, x: Tensor) -> Tensor:
         return self.classifier(self.encoder(x))
 
-    def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
+    def evaluate(self, dataset: Dataset, context: RunContext) -> Evaluation:
         self.eval()
-        metrics = evaluate_classifier(self.logits, dataset, trainer.device, trainer.eval_batch_size)
+        metrics = evaluate_classifier(self.logits, dataset, context.device, context.eval_batch_size)
         self.train()
         return {self.label: metrics}
 
@@ -101,23 +111,41 @@ class SupervisedMethod(Method):
 
 
 class RepresentationMethod(Method):
-    """Encoders trained without labels and evaluated by a linear probe on their frozen features."""
+    """Encoders trained without labels and evaluated by a linear probe on their frozen features.
+
+    The frozen-encoder evaluation (probe and kNN) is configured at the gin root: `run` builds it once and hands
+    it over with `use_evaluation` before training.
+    """
 
     family = "self-supervised"
+    #: set by `use_evaluation`
+    frozen_evaluation: FrozenEncoderEvaluation | None = None
+
+    def use_evaluation(self, evaluation: FrozenEncoderEvaluation) -> None:
+        """Evaluate the probed encoders with `evaluation` (`run` passes the one the gin config builds)."""
+        self.frozen_evaluation = evaluation
+
+    def _evaluation(self) -> FrozenEncoderEvaluation:
+        if self.frozen_evaluation is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no frozen-encoder evaluation: pass one with use_evaluation(...) "
+                "(run does, with the FrozenEncoderEvaluation() of the gin config)."
+            )
+        return self.frozen_evaluation
 
     def probed_encoders(self) -> dict[str, nn.Module]:
         """Row label -> encoder whose features the probe evaluates."""
         return {self.label: self.encoder}
 
-    def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        evaluation = FrozenEncoderEvaluation()
+    def evaluate(self, dataset: Dataset, context: RunContext) -> Evaluation:
+        evaluation = self._evaluation()
         return {
-            label: evaluation(encoder, dataset, trainer.device, trainer.eval_batch_size)
+            label: evaluation(encoder, dataset, context.device, context.eval_batch_size)
             for label, encoder in self.probed_encoders().items()
         }
 
     def evaluation_details(self) -> dict[str, str]:
-        return FrozenEncoderEvaluation().describe()
+        return self._evaluation().describe()
 
 
 class TwoViewMethod(RepresentationMethod):
@@ -150,15 +178,15 @@ class TwoViewMethod(RepresentationMethod):
     def views_loss(self, views: Tensor) -> Tensor:
         """The training loss of a (2B, C, H, W) batch of views."""
 
-    def optimizers(self, trainer: Trainer) -> list[torch.optim.Optimizer] | None:
-        """The stage's optimizers; None: one of the trainer's over all parameters."""
+    def parameter_groups(self) -> list[ParameterGroup] | None:
+        """The training stage's parameter groups, one optimizer each; None: one over all parameters."""
         return None
 
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
         def step(batch: Batch) -> Tensor:
             return self.views_loss(self.two_views(batch, dataset))
 
-        yield train_stage(self, step, dataset, trainer, optimizers=self.optimizers(trainer))
+        yield Stage("train", self, step, dataset.split("train"), parameter_groups=self.parameter_groups())
 
 
 class ContrastiveMethod(TwoViewMethod):
@@ -176,20 +204,3 @@ class ContrastiveMethod(TwoViewMethod):
         z1, z2 = self.head(self.encoder(views)).chunk(2)
         return self.loss(distributed.gather(z1), distributed.gather(z2))  # the global batch's negatives
 
-
-def train_stage(
-    method: Method,
-    step: Callable[[Batch], Tensor],
-    dataset: Dataset,
-    trainer: Trainer,
-    optimizers: list[torch.optim.Optimizer] | None = None,
-) -> Stage:
-    """The single stage most methods have: all of the method's parameters, the training split, evaluation."""
-    return trainer.stage(
-        "train",
-        method,
-        step,
-        dataset.split("train"),
-        optimizers=optimizers,
-        evaluate=lambda: method.evaluate(dataset, trainer),
-    )

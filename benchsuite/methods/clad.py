@@ -27,13 +27,13 @@ from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import Batch
 from benchsuite.errors import ConfigError
 from benchsuite.losses.clad import clad_info_nce
-from benchsuite.methods.base import BackboneFactory, SupervisedMethod, train_stage
+from benchsuite.methods.base import BackboneFactory, SupervisedMethod
 from benchsuite.methods.clad_dictionary import NegativeDictionary
 from benchsuite.methods.clad_positives import CUES, pick_donors, swap_cue
 from benchsuite.registry import METHODS
 from benchsuite.training import distributed
 from benchsuite.training.augment import SupervisedAugment
-from benchsuite.training.trainer import Evaluation, Stage, Trainer
+from benchsuite.training.trainer import Evaluation, RunContext, Stage
 
 
 class _CLADFamily(SupervisedMethod):
@@ -106,8 +106,8 @@ class _CLADFamily(SupervisedMethod):
             "trained_anchors": int(self.trained_anchors),
         }
 
-    def evaluate(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        evaluation = super().evaluate(dataset, trainer)
+    def evaluate(self, dataset: Dataset, context: RunContext) -> Evaluation:
+        evaluation = super().evaluate(dataset, context)
         evaluation[self.label] |= {
             "ce_only_anchors": float(self.ce_only_anchors),
             "trained_anchors": float(self.trained_anchors),
@@ -155,8 +155,8 @@ class _CLADFamily(SupervisedMethod):
         self.trained_anchors.add_(len(labels))
         return loss
 
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
-        yield train_stage(self, lambda batch: self.loss(batch, dataset), dataset, trainer)
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
+        yield Stage("train", self, lambda batch: self.loss(batch, dataset), dataset.split("train"))
 
 
 @METHODS.register("CLAD")

@@ -9,10 +9,10 @@ from torch import Tensor, nn
 
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import Batch
-from benchsuite.methods.base import SupervisedMethod, train_stage
+from benchsuite.methods.base import SupervisedMethod
 from benchsuite.registry import METHODS
 from benchsuite.training.augment import SupervisedAugment
-from benchsuite.training.trainer import Stage, Trainer
+from benchsuite.training.trainer import RunContext, Stage
 
 
 @METHODS.register("ERM")
@@ -23,9 +23,9 @@ class ERM(SupervisedMethod):
         super().__init__()
         self.augment = augment if augment is not None else SupervisedAugment()
 
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
         def step(batch: Batch) -> Tensor:
             x = self.normalized(self.augment(batch["image"]), dataset)
             return F.cross_entropy(self.logits(x), batch["label"])
 
-        yield train_stage(self, step, dataset, trainer)
+        yield Stage("train", self, step, dataset.split("train"))

@@ -22,7 +22,7 @@ from benchsuite.evaluation import apply_to_split
 from benchsuite.methods.base import BackboneFactory, SupervisedMethod
 from benchsuite.registry import METHODS
 from benchsuite.training.augment import SupervisedAugment
-from benchsuite.training.trainer import Stage, Trainer
+from benchsuite.training.trainer import RunContext, Stage
 
 
 class EmptyErrorSet(ConfigError):
@@ -69,13 +69,13 @@ class JTT(SupervisedMethod):
 
         return step
 
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
         train = dataset.split("train")
-        yield trainer.stage(
+        yield Stage(
             "identification", self.identifier, self._cross_entropy(self.identifier, dataset), train,
-            epochs=self.identification_epochs,
+            epochs=self.identification_epochs, evaluated=False,
         )
-        errors = self.error_set(dataset, trainer)
+        errors = self.error_set(dataset, context)
         self.error_set_size = len(errors)
         if len(errors) == 0:
             raise EmptyErrorSet(
@@ -86,16 +86,13 @@ class JTT(SupervisedMethod):
             )
         upsampled = train.subset(torch.cat([torch.arange(len(train)), errors.repeat(self.upweight - 1)]))
         final = nn.ModuleList([self.encoder, self.classifier])
-        yield trainer.stage(
-            "train", final, self._cross_entropy(self.logits, dataset), upsampled,
-            evaluate=lambda: self.evaluate(dataset, trainer),
-        )
+        yield Stage("train", final, self._cross_entropy(self.logits, dataset), upsampled)
 
     @torch.no_grad()
-    def error_set(self, dataset: Dataset, trainer: Trainer) -> Tensor:
+    def error_set(self, dataset: Dataset, context: RunContext) -> Tensor:
         """Indices of the training images that stage 1's model misclassifies (no augmentation)."""
         train = dataset.split("train")
         self.identifier.eval()
-        logits = apply_to_split(self.identifier, train, dataset, trainer.device, trainer.eval_batch_size)
+        logits = apply_to_split(self.identifier, train, dataset, context.device, context.eval_batch_size)
         self.identifier.train()
         return torch.nonzero(logits.argmax(1).cpu() != train.labels).flatten()

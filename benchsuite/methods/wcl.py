@@ -18,18 +18,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import gin
-import torch
 from torch import Tensor, nn
 
 from benchsuite.datasets.base import Dataset
 from benchsuite.losses.contrastive import debiased_contrastive_loss
 from benchsuite.losses.wcl import debiased_triplet_loss, relative_difficulty_weights, similarity_weights, triplet_loss
-from benchsuite.methods.base import BackboneFactory, TwoViewMethod
+from benchsuite.methods.base import ArtefactWriter, BackboneFactory, TwoViewMethod
 from benchsuite.methods.wcl_figure import save_negatives_figure
 from benchsuite.models.backbones import projection_head
 from benchsuite.registry import METHODS
 from benchsuite.training import distributed
-from benchsuite.training.trainer import Evaluation, Trainer
+from benchsuite.training.trainer import ParameterGroup, RunContext
 
 for _function in (triplet_loss, debiased_triplet_loss, relative_difficulty_weights, similarity_weights):
     gin.external_configurable(_function)
@@ -78,24 +77,31 @@ class WCL(TwoViewMethod):
         """Projections (2B, D) of the views under E_d and under E_b."""
         return self.head(self.encoder(views)), self.head_b(self.encoder_b(views))
 
-    def views_loss(self, views: Tensor) -> Tensor:
-        z_d, z_b = self.project(views)
+    def losses(self, z_d: Tensor, z_b: Tensor) -> tuple[Tensor, Tensor]:
+        """WCL's two terms (loss_d, loss_b) of the views' projections (2B, D) under E_d and E_b: E_d's contrastive
+        loss with the negatives weighted by `weights` (detached) and debiased by tau_plus / beta, and E_b's
+        `triplet` loss. The training loss (`views_loss`) is their sum, with one backward pass."""
         # the global batch's negatives under several processes (distributed.py)
         zd1, zd2, zb1, zb2 = (distributed.gather(z) for z in (*z_d.chunk(2), *z_b.chunk(2)))
         w = self.weights(zd1, zd2, zb1, zb2)
         debiased = debiased_contrastive_loss(zd1, zd2, self.temperature, self.tau_plus, self.beta, weights=w)
-        return self.triplet(zb1, zb2) + debiased
+        return debiased, self.triplet(zb1, zb2)
 
-    def optimizers(self, trainer: Trainer) -> list[torch.optim.Optimizer]:
+    def views_loss(self, views: Tensor) -> Tensor:
+        loss_d, loss_b = self.losses(*self.project(views))
+        return loss_b + loss_d
+
+    def parameter_groups(self) -> list[ParameterGroup]:
+        """E_d with the trainer's learning rate, then E_b with lr_b: two optimizers."""
         parameters_b = [*self.encoder_b.parameters(), *self.head_b.parameters()]
         parameters_d = [*self.encoder.parameters(), *self.head.parameters()]
-        return [trainer.make_optimizer(parameters_d), trainer.make_optimizer(parameters_b, lr=self.lr_b)]
+        return [ParameterGroup(parameters_d), ParameterGroup(parameters_b, lr=self.lr_b)]
 
     def probed_encoders(self) -> dict[str, nn.Module]:
         return {DEBIASED_ROW: self.encoder, BIASED_ROW: self.encoder_b}
 
-    def fit(self, dataset: Dataset, trainer: Trainer) -> Evaluation:
-        evaluation = super().fit(dataset, trainer)
-        if self.figure_anchors and trainer.writes:
-            save_negatives_figure(self, dataset, trainer, trainer.run_dir / "negatives.png")
-        return evaluation
+    def artefacts(self, dataset: Dataset, context: RunContext) -> dict[str, ArtefactWriter]:
+        """negatives.png: the easy and hard negatives figure of `figure_anchors` test anchors (none if 0)."""
+        if not self.figure_anchors:
+            return {}
+        return {"negatives.png": lambda path: save_negatives_figure(self, dataset, context, path)}

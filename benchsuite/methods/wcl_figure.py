@@ -15,7 +15,7 @@ from torch import Tensor
 from benchsuite.datasets.base import Dataset
 from benchsuite.evaluation import preprocess
 from benchsuite.methods.base import TwoViewMethod
-from benchsuite.training.trainer import Trainer
+from benchsuite.training.trainer import RunContext
 
 
 def weights_between_images(weights: Callable[..., Tensor], z_d: Tensor, z_b: Tensor) -> Tensor:
@@ -41,7 +41,7 @@ def easiest_and_hardest(weights: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def save_negatives_figure(method: TwoViewMethod, dataset: Dataset, trainer: Trainer, path: Path, k: int = 5) -> None:
+def save_negatives_figure(method: TwoViewMethod, dataset: Dataset, context: RunContext, path: Path, k: int = 5) -> None:
     """For `method.figure_anchors` test images (WCL: `project` gives E_d's and E_b's projections, `weights` the
     negatives' weights), the k negatives of lowest and highest weight, drawn into `path`."""
     import matplotlib
@@ -52,7 +52,7 @@ def save_negatives_figure(method: TwoViewMethod, dataset: Dataset, trainer: Trai
     test = dataset.split("test")
     images = test.take(torch.arange(min(len(test), 128)))["image"]
     method.eval()
-    z_d, z_b = method.project(preprocess(images.to(trainer.device), dataset))
+    z_d, z_b = method.project(preprocess(images.to(context.device), dataset))
     method.train()
     weights = weights_between_images(method.weights, z_d.float(), z_b.float()).cpu()
     anchors = min(method.figure_anchors, len(images))

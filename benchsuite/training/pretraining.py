@@ -37,7 +37,7 @@ from benchsuite import records
 from benchsuite.datasets.splits import Batch, TensorSplit
 from benchsuite.datasets.synthetic import GENERATOR_VERSION, cache_root, unbiased_digits
 from benchsuite.training.augment import SupervisedAugment, normalize
-from benchsuite.training.trainer import Stage, train_loop
+from benchsuite.training.trainer import Loop, train_loop
 
 #: bump when the recipe changes, so that cached weights made by an older recipe are not reused
 RECIPE_VERSION = 1
@@ -109,10 +109,11 @@ class EmbeddedPretraining:
 
         optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
         data = TensorSplit(images, labels, labels.clone())
-        stage = Stage("pretraining", model, step, data, settings["epochs"], settings["batch_size"], [optimizer])
+        loop = Loop("pretraining", model, step, data, settings["epochs"], settings["batch_size"], [optimizer],
+                    local=True)
         generator = torch.Generator().manual_seed(settings["seed"])
         with torch.random.fork_rng(devices=[]):  # kornia draws from the global RNG: keep the caller's untouched
             torch.manual_seed(settings["seed"])
-            train_loop(stage, torch.device("cpu"), generator)
+            train_loop(loop, torch.device("cpu"), generator)
         model.eval()
         return backbone.state_dict()

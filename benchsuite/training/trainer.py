@@ -1,18 +1,22 @@
-"""The one training loop.
+"""The one training loop and the trainer that runs a method's stages through it.
 
-`train_loop` is the only loop over epochs and batches in the suite: the Trainer runs every stage of every
-method through it (with evaluation, checkpoints and a progress bar around it), and the linear probe runs
-its small classifier through it too. Methods supply a `Stage`: what to train, its step (a loss), its data
-and how to evaluate it.
+`train_loop` is the only loop over epochs and batches in the suite. A method declares its training as `Stage`s
+(what to train, its step (a loss), its data, its parameter groups, whether it is evaluated); `Trainer.fit`
+takes the sequence of stages, builds each stage's optimizers and schedules from its own settings into a
+`Loop`, runs it with evaluation, checkpoints and a progress bar around it, and writes the method's artefacts
+into the run folder. The linear probe and the embedded pretraining build a `Loop` themselves and run their
+small models through the same `train_loop`. A method never sees the Trainer: between stages it gets a
+read-only `RunContext` (device, evaluation batch size).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import gin
 import torch
@@ -22,6 +26,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 
 from benchsuite import records
+from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import Batch, Split
 from benchsuite.errors import ConfigError
 from benchsuite.faults import kill_point
@@ -41,9 +46,51 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the run is recorded as failed with this message."""
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a method may know of the run it is trained in (JTT computes its error set on the device between
+    its stages; evaluation and artefacts run there too): read-only facts, not the Trainer."""
+
+    device: torch.device
+    eval_batch_size: int = 512
+
+
+@dataclass
+class ParameterGroup:
+    """Parameters that one optimizer trains, of the trainer's kind and schedule; `lr` and `weight_decay`, when
+    given, replace the trainer's for this group (WCL's E_b trains with its own `lr_b`)."""
+
+    params: list[nn.Parameter]
+    lr: float | None = None
+    weight_decay: float | None = None
+
+
 @dataclass
 class Stage:
-    """One phase of training: `modules` are put in train mode and optimised with `step`'s loss on `data`."""
+    """One phase of a method's training, as the method declares it: `modules` are put in train mode and
+    optimised with `step`'s loss on `data`.
+
+    epochs: None trains for `Trainer.epochs`. parameter_groups: one optimizer each, in order; None gives one
+    optimizer over all of `modules`' parameters. evaluated: the trainer evaluates the method
+    (`Method.evaluate`) every `Trainer.eval_every` epochs and after the last; the stage's last evaluation is
+    the run's result if it is the last evaluated stage.
+    """
+
+    name: str
+    modules: nn.Module
+    step: StepFn
+    data: Split
+    epochs: int | None = None
+    parameter_groups: list[ParameterGroup] | None = None
+    evaluated: bool = True
+    #: contrastive losses need full batches: a last batch of 1 image has no negatives
+    drop_last: bool = True
+
+
+@dataclass
+class Loop:
+    """What `train_loop` runs: a stage with everything the trainer decides (epochs, batch size, optimizers and
+    their schedules); the probe and the pretraining build theirs directly."""
 
     name: str
     modules: nn.Module
@@ -53,9 +100,35 @@ class Stage:
     batch_size: int
     optimizers: list[Optimizer]
     schedulers: list[LRScheduler] = field(default_factory=list)
-    evaluate: Callable[[], Evaluation] | None = None
-    #: contrastive losses need full batches: a last batch of 1 image has no negatives
     drop_last: bool = True
+    #: train in this process alone, even under several: no batch sharding, gradient averaging or loss
+    #: gathering (the embedded pretraining, which one process runs under a file lock while the others wait)
+    local: bool = False
+
+
+class Trainable(Protocol):
+    """What `Trainer.fit` needs of a method (benchsuite.methods.base.Method): its declared stages, its
+    evaluation and artefacts, and its state (an nn.Module's), which the checkpoints hold."""
+
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]: ...
+
+    def evaluate(self, dataset: Dataset, context: RunContext) -> Evaluation: ...
+
+    def artefacts(self, dataset: Dataset, context: RunContext) -> dict[str, Callable[[Path], None]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class _Start:
+    """Where a stage starts on this run's checkpoint: the epoch, the checkpoint's evaluation of the stage, and
+    whether the stage was finished before this start (the checkpoint is of a later stage): it is then skipped."""
+
+    epoch: int = 0
+    evaluation: Evaluation = field(default_factory=dict)
+    finished: bool = False
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -98,7 +171,7 @@ def autocast_for(device: torch.device):
 
 
 def train_loop(
-    stage: Stage,
+    loop: Loop,
     device: torch.device,
     generator: torch.Generator,
     *,
@@ -106,47 +179,50 @@ def train_loop(
     on_epoch_end: Callable[[int, float], None] | None = None,
     progress: bool = False,
 ) -> None:
-    """Train `stage` from `start_epoch` to `stage.epochs`; `on_epoch_end(epoch, mean_loss)` after each."""
-    steps = stage.data.num_batches(stage.batch_size, stage.drop_last)
+    """Train `loop` from `start_epoch` to `loop.epochs`; `on_epoch_end(epoch, mean_loss)` after each."""
+    steps = loop.data.num_batches(loop.batch_size, loop.drop_last)
     if steps == 0:
         raise ValueError(
-            f"Stage '{stage.name}': the training split has {len(stage.data)} items, fewer than one batch of "
-            f"{stage.batch_size}; lower Trainer.batch_size."
+            f"Stage '{loop.name}': the training split has {len(loop.data)} items, fewer than one batch of "
+            f"{loop.batch_size}; lower Trainer.batch_size."
         )
     bar = tqdm(
-        total=(stage.epochs - start_epoch) * steps,
-        desc=stage.name,
+        total=(loop.epochs - start_epoch) * steps,
+        desc=loop.name,
         disable=not progress,
         mininterval=2.0,
         dynamic_ncols=True,
     )
-    for epoch in range(start_epoch, stage.epochs):
-        stage.modules.train()
+    for epoch in range(start_epoch, loop.epochs):
+        loop.modules.train()
         total = torch.zeros((), device=device)
         # Under several processes each loads only its slice of the same global batch (distributed.py).
-        batches = stage.data.batches(
-            stage.batch_size, shuffle=True, generator=generator, drop_last=stage.drop_last, shard=distributed.shard()
+        batches = loop.data.batches(
+            loop.batch_size, shuffle=True, generator=generator, drop_last=loop.drop_last,
+            shard=None if loop.local else distributed.shard(),
         )
         for batch in batches:
             with autocast_for(device):
-                loss = stage.step(to_device(batch, device))
-            for optimizer in stage.optimizers:
+                loss = loop.step(to_device(batch, device))
+            for optimizer in loop.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            distributed.average_gradients(stage.modules)
-            for optimizer in stage.optimizers:
+            if not loop.local:
+                distributed.average_gradients(loop.modules)
+            for optimizer in loop.optimizers:
                 optimizer.step()
-            for scheduler in stage.schedulers:
+            for scheduler in loop.schedulers:
                 scheduler.step()
             total += loss.detach()
             bar.update(1)
         # One host sync per epoch, not per step: reading the loss every step stalls a GPU.
-        mean_loss = distributed.gather_detached(total.reshape(1)).mean().item() / steps
+        totals = total.reshape(1) if loop.local else distributed.gather_detached(total.reshape(1))
+        mean_loss = totals.mean().item() / steps
         if not math.isfinite(mean_loss):
             bar.close()
-            raise NonFiniteLoss(f"Stage '{stage.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
+            raise NonFiniteLoss(f"Stage '{loop.name}': the loss became {mean_loss} in epoch {epoch + 1}.")
         bar.set_postfix(loss=f"{mean_loss:.4f}", epoch=epoch + 1)
-        kill_point(f"epoch.{stage.name.replace(' ', '_')}")
+        kill_point(f"epoch.{loop.name.replace(' ', '_')}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, mean_loss)
     bar.close()
@@ -154,7 +230,8 @@ def train_loop(
 
 @gin.configurable
 class Trainer:
-    """Runs a method's stages through `train_loop` with evaluation, checkpoints and progress.
+    """Runs a method's stages through `train_loop` with optimizers, schedules, evaluation, checkpoints, progress
+    and the run folder's files (metrics.jsonl, the checkpoint, the method's artefacts).
 
     optimizer: a torch optimizer class, called as optimizer(params, lr=lr, weight_decay=weight_decay); its
     other arguments (SGD's momentum) are bound in gin on the class itself. schedule: see schedules.py.
@@ -203,9 +280,8 @@ class Trainer:
         #: keep the checkpoint of the evaluation each epoch-picking selection rule would choose (rule_checkpoints.py)
         self.rule_checkpoints = rule_checkpoints
         self.generator = torch.Generator()
-        #: the run's folder (set by `run`); None trains without checkpoints or logs, as in unit tests
+        #: the folder of the run being fitted (given to `fit` by `run`); None trains without checkpoints or logs
         self.run_dir: Path | None = None
-        self._stage_index = 0
         self._checkpoint: dict | None = None
         self._checkpoint_loaded = False
 
@@ -226,95 +302,122 @@ class Trainer:
         lines = [common | {"row": row} | metrics for row, metrics in logged["evaluation"].items()]
         records.append_metrics(self.run_dir, lines)
 
-    def make_optimizer(
-        self, params: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float | None = None
-    ) -> Optimizer:
-        return self.optimizer(
-            params,
-            lr=self.lr if lr is None else lr,
-            weight_decay=self.weight_decay if weight_decay is None else weight_decay,
+    @property
+    def context(self) -> RunContext:
+        """The run facts a method may read between its stages and in its evaluation."""
+        return RunContext(self.device, self.eval_batch_size)
+
+    def optimizers(self, stage: Stage) -> list[Optimizer]:
+        """One optimizer of `Trainer.optimizer` per parameter group of `stage`, in order (one over all of its
+        modules' parameters if it names none), with the trainer's lr and weight decay unless the group has its own."""
+        groups = stage.parameter_groups
+        if groups is None:
+            groups = [ParameterGroup(list(stage.modules.parameters()))]
+        return [
+            self.optimizer(
+                group.params,
+                lr=self.lr if group.lr is None else group.lr,
+                weight_decay=self.weight_decay if group.weight_decay is None else group.weight_decay,
+            )
+            for group in groups
+        ]
+
+    def loop(self, stage: Stage) -> Loop:
+        """`stage` as `train_loop` runs it: this trainer's epochs (unless the stage has its own), batch size,
+        optimizers and a schedule of `Trainer.schedule` on each optimizer."""
+        epochs = self.epochs if stage.epochs is None else stage.epochs
+        optimizers = self.optimizers(stage)
+        steps = stage.data.num_batches(self.batch_size, drop_last=stage.drop_last)
+        schedulers = [self.schedule(optimizer, epochs, steps) for optimizer in optimizers]
+        return Loop(
+            stage.name, stage.modules, stage.step, stage.data, epochs, self.batch_size, optimizers, schedulers,
+            stage.drop_last,
         )
 
-    def stage(
-        self,
-        name: str,
-        modules: nn.Module,
-        step: StepFn,
-        data: Split,
-        *,
-        optimizers: list[Optimizer] | None = None,
-        evaluate: Callable[[], Evaluation] | None = None,
-        epochs: int | None = None,
-    ) -> Stage:
-        """A Stage with this trainer's epochs, batch size, optimizer and schedule unless given."""
-        epochs = self.epochs if epochs is None else epochs
-        optimizers = optimizers if optimizers is not None else [self.make_optimizer(modules.parameters())]
-        steps = data.num_batches(self.batch_size, drop_last=True)
-        schedulers = [self.schedule(optimizer, epochs, steps) for optimizer in optimizers]
-        return Stage(name, modules, step, data, epochs, self.batch_size, optimizers, schedulers, evaluate)
+    def fit(self, method: Trainable, dataset: Dataset, run_dir: Path | None = None) -> Evaluation:
+        """Train `method` on `dataset`: each stage that `method.stages` yields, in order, resuming from the
+        checkpoint in `run_dir` (None: no checkpoints, logs or artefacts, as in unit tests); then write the
+        method's artefacts into `run_dir` (main process only). Return the last evaluation.
 
-    def fit(self, stage: Stage, state: nn.Module) -> Evaluation:
-        """Run `stage`, resuming from this run's checkpoint if it holds this stage; return the last evaluation.
-
-        `state` is everything the checkpoint must restore (the method, which owns all modules).
+        A stage that a checkpoint of a later stage shows finished is skipped (the checkpoint restores the
+        method); a method that computes something between two stages (JTT's error set) computes it from the
+        restored modules.
         """
-        index = self._stage_index
-        self._stage_index += 1
-        start_epoch, last = self._resume(stage, state, index)
-        if start_epoch > stage.epochs:
-            return {}  # the checkpoint is of a later stage and holds this one's result
+        self.run_dir = run_dir
+        self._checkpoint, self._checkpoint_loaded = None, False
+        context = self.context
+        evaluation: Evaluation = {}
+        for index, stage in enumerate(method.stages(dataset, context)):
+            evaluation = self._fit_stage(index, stage, method, dataset, context) or evaluation
+        if self.writes:
+            for name, write in method.artefacts(dataset, context).items():
+                write(self.run_dir / name)
+        return evaluation
+
+    def _fit_stage(
+        self, index: int, stage: Stage, method: Trainable, dataset: Dataset, context: RunContext
+    ) -> Evaluation:
+        """Run `stage` (the method's `index`-th), resuming from the checkpoint if it holds this stage; return its
+        last evaluation ({} if it is not evaluated or was finished before this start). `method` is everything
+        the checkpoint must restore: it owns all modules."""
+        loop = self.loop(stage)
+        start = self._resume(loop, method, index)
+        if start.finished:
+            return {}
+        last = start.evaluation
         kill_point("stage.start")
+        evaluate = (lambda: method.evaluate(dataset, context)) if stage.evaluated else None
 
         def on_epoch_end(epoch: int, mean_loss: float) -> None:
             nonlocal last
             logged = None
-            if stage.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == stage.epochs):
-                last = stage.evaluate()
+            if evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == loop.epochs):
+                last = evaluate()
                 logged = {"stage": stage.name, "epoch": epoch + 1, "train_loss": mean_loss, "evaluation": last}
                 if self.rule_checkpoints and self.writes:
-                    rule_checkpoints.keep(self.run_dir, stage.name, epoch + 1, last, state)
-            self._save_checkpoint(stage, state, index, epoch, logged)
+                    rule_checkpoints.keep(self.run_dir, stage.name, epoch + 1, last, method)
+            self._save_checkpoint(loop, method, index, epoch, logged)
             if logged is not None:
                 self._log(logged)
 
         train_loop(
-            stage, self.device, self.generator, start_epoch=start_epoch, on_epoch_end=on_epoch_end,
+            loop, self.device, self.generator, start_epoch=start.epoch, on_epoch_end=on_epoch_end,
             progress=self.progress,
         )
-        if not last and stage.evaluate is not None:
-            last = stage.evaluate()  # resumed after the last epoch from a checkpoint without its evaluation
+        if not last and evaluate is not None:
+            last = evaluate()  # resumed after the last epoch from a checkpoint without its evaluation
         kill_point("stage.end")
         return last
 
-    def _save_checkpoint(self, stage: Stage, state: nn.Module, index: int, epoch: int, logged: dict | None) -> None:
+    def _save_checkpoint(self, loop: Loop, state: nn.Module, index: int, epoch: int, logged: dict | None) -> None:
         """Write the checkpoint (checkpoints.save keeps the previous one); `logged` is this epoch's evaluation."""
         if not self.writes:
             return
         checkpoint = {
             "stage_index": index,
-            "stage": stage.name,
+            "stage": loop.name,
             "epoch": epoch,
             "logged": logged,
             "metrics_bytes": records.metrics_size(self.run_dir),
             "state": state.state_dict(),
-            "optimizers": [o.state_dict() for o in stage.optimizers],
-            "schedulers": [s.state_dict() for s in stage.schedulers],
+            "optimizers": [o.state_dict() for o in loop.optimizers],
+            "schedulers": [s.state_dict() for s in loop.schedulers],
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
         }
         if torch.cuda.is_available():
             checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         checkpoints.save(self.run_dir, checkpoint)
 
-    def _resume(self, stage: Stage, state: nn.Module, index: int) -> tuple[int, Evaluation]:
-        """The epoch to start `stage` from (after the checkpointed one if the checkpoint is of this stage) and
-        the checkpoint's evaluation of this stage ({} if none).
+    def _resume(self, loop: Loop, state: nn.Module, index: int) -> _Start:
+        """Where the method's `index`-th stage starts: after the checkpointed epoch if the checkpoint is of this
+        stage (with the checkpoint's evaluation of it), finished if the checkpoint is of a later stage (which
+        restores the whole state), else at epoch 0.
 
-        A checkpoint of a later stage restores the whole state and returns more than `stage.epochs`, so the
-        stage is skipped. The checkpoint is loaded once per run (checkpoints.load, which falls back to the
-        previous one); metrics.jsonl is cut back to what it held at that checkpoint.
+        The checkpoint is loaded once per run (checkpoints.load, which falls back to the previous one);
+        metrics.jsonl is cut back to what it held at that checkpoint.
         """
         if self.run_dir is None:
-            return 0, {}
+            return _Start()
         if not self._checkpoint_loaded:
             self._checkpoint = checkpoints.load(self.run_dir, repair=self.writes)
             self._checkpoint_loaded = True
@@ -322,13 +425,13 @@ class Trainer:
                 records.truncate_metrics(self.run_dir, 0)  # lines of a start that never wrote a checkpoint
         checkpoint = self._checkpoint
         if checkpoint is None or checkpoint["stage_index"] < index:
-            return 0, {}
+            return _Start()
         state.load_state_dict(checkpoint["state"])
         if checkpoint["stage_index"] > index:
-            return stage.epochs + 1, {}
-        if checkpoint["stage"] != stage.name:
+            return _Start(finished=True)
+        if checkpoint["stage"] != loop.name:
             raise ConfigError(
-                f"The checkpoint in {self.run_dir} is of stage '{checkpoint['stage']}', not '{stage.name}': the "
+                f"The checkpoint in {self.run_dir} is of stage '{checkpoint['stage']}', not '{loop.name}': the "
                 "method's stages changed since it was written; delete the run folder or use --force."
             )
         self._checkpoint = None  # this stage holds it now: free its memory
@@ -339,12 +442,12 @@ class Trainer:
                 self._log(logged)  # again: the process may have died between the checkpoint and the log
         elif logged is not None and not records.has_metrics(self.run_dir, logged["stage"], logged["epoch"]):
             self._log(logged)  # a checkpoint from before metrics_bytes: the last evaluation is re-logged if missing
-        for optimizer, saved in zip(stage.optimizers, checkpoint["optimizers"], strict=True):
+        for optimizer, saved in zip(loop.optimizers, checkpoint["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
-        for scheduler, saved in zip(stage.schedulers, checkpoint["schedulers"], strict=True):
+        for scheduler, saved in zip(loop.schedulers, checkpoint["schedulers"], strict=True):
             scheduler.load_state_dict(saved)
         torch.set_rng_state(checkpoint["rng"]["torch"])
         self.generator.set_state(checkpoint["rng"]["generator"])
         if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        return checkpoint["epoch"] + 1, (logged or {}).get("evaluation") or {}
+        return _Start(checkpoint["epoch"] + 1, (logged or {}).get("evaluation") or {})

@@ -14,10 +14,9 @@ from torch import Tensor, nn
 from benchsuite.datasets.base import Dataset
 from benchsuite.datasets.splits import Batch
 from benchsuite.errors import ConfigError
-from benchsuite.methods.base import SupervisedMethod, train_stage
+from benchsuite.methods.base import RunContext, Stage, SupervisedMethod
 from benchsuite.registry import METHODS
 from benchsuite.training.augment import SupervisedAugment
-from benchsuite.training.trainer import Stage, Trainer
 
 
 @METHODS.register("LabelSmoothing")
@@ -31,12 +30,14 @@ class LabelSmoothing(SupervisedMethod):
         self.smoothing = smoothing
         self.augment = augment if augment is not None else SupervisedAugment()
 
-    def stages(self, dataset: Dataset, trainer: Trainer) -> Iterator[Stage]:
+    def stages(self, dataset: Dataset, context: RunContext) -> Iterator[Stage]:
         def step(batch: Batch) -> Tensor:
             x = self.normalized(self.augment(batch["image"]), dataset)
             return F.cross_entropy(self.logits(x), batch["label"], label_smoothing=self.smoothing)
 
-        yield train_stage(self, step, dataset, trainer)
+        # one stage over all parameters, with the trainer's optimizer, schedule and epochs, evaluated by the
+        # classifier (SupervisedMethod.evaluate)
+        yield Stage("train", self, step, dataset.split("train"))
 
     def record_details(self) -> dict[str, float]:
         return {"smoothing": self.smoothing}
