@@ -5,6 +5,7 @@ source with `ast`, so an import inside a function counts as much as one at the t
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,18 @@ def test_top_level_holds_at_most_eight_modules():
 def test_core_imports_nothing_above_it(module):
     for target in _imports()[f"benchsuite.{module}"]:
         assert _layer(target)[1] == "core", f"benchsuite.{module} imports {target}"
+
+
+def test_the_readme_walk_through_names_files_that_exist():
+    """README's "How a run is put together" walks one run file by file; each file it names must exist."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme[readme.index("## How a run is put together"):readme.index("### Methods")]
+    named = set(re.findall(r"`(?:benchsuite/)?([\w/]+\.py)`", section))
+    assert len(named) > 30
+    files = {path.name for path in PACKAGE.rglob("*.py")}
+
+    def exists(name: str) -> bool:  # a bare name is a file of the folder the sentence is about
+        return name in files if "/" not in name else any((root / name).is_file() for root in (PACKAGE, PACKAGE.parent))
+
+    missing = [name for name in sorted(named) if not exists(name)]
+    assert not missing, missing
