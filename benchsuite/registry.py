@@ -141,7 +141,8 @@ class Registry:
         self._sources: dict[str, Source] = {}
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
-        """Class decorator: register under `name` here and, with the same name, with gin."""
+        """Class decorator: register under `name` here and, with the same name, with gin (`gin.register`: gin
+        files bind it by reference, `run.method = @ERM()`; calling the class in Python ignores gin)."""
 
         def decorate(cls: type[T]) -> type[T]:
             source = _source_of(cls)
@@ -155,11 +156,11 @@ class Registry:
                     f"Two {self.kind}s are registered as '{name}': {previous} and {source}. Rename one of them, "
                     "or uninstall the plugin you do not want."
                 )
-            configurable = gin.configurable(name)(cls)
-            configurable.registered_name = name
-            self._entries[name] = configurable
+            gin.register(name)(cls)  # the class stays plain Python; gin references (@Name, @Name()) bind it
+            cls.registered_name = name
+            self._entries[name] = cls
             self._sources[name] = source
-            return configurable
+            return cls
 
         return decorate
 
@@ -182,6 +183,11 @@ class Registry:
 
     def items(self) -> list[tuple[str, type]]:
         return sorted(self._entries.items())
+
+    def configured(self, name: str) -> type:
+        """The class registered as `name` as gin binds it: calling it applies the parsed config's bindings
+        (`Waterbirds.root = ...`), as a gin reference `@Name()` does; the class itself stays plain Python."""
+        return gin.get_configurable(self.get(name))
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

@@ -9,7 +9,7 @@ from benchsuite.errors import ConfigError
 from benchsuite.registry import METHODS, Registry
 
 
-def test_registration_makes_the_class_gin_configurable():
+def test_registration_lets_gin_bind_the_class_and_leaves_it_plain_python():
     registry = Registry("widget")
 
     @registry.register("TestWidgetForGin")
@@ -20,7 +20,10 @@ def test_registration_makes_the_class_gin_configurable():
     gin.clear_config()
     gin.parse_config("TestWidgetForGin.size = 7")
     try:
-        assert registry.get("TestWidgetForGin")().size == 7
+        assert registry.configured("TestWidgetForGin")().size == 7
+        # as a gin file binds it
+        assert gin.config.parse_value("@TestWidgetForGin()").scoped_configurable_fn().size == 7
+        assert registry.get("TestWidgetForGin") is Widget and Widget().size == 1  # in Python, the class ignores gin
         assert registry.names() == ["TestWidgetForGin"]
     finally:
         gin.clear_config()

@@ -105,7 +105,7 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path):
 
 def _evaluated_method(folder):
     def evaluation(model):
-        return {"row": {"test/weight": float(model.layer.weight.sum())}}
+        return {"row": {"test/weight": float(model.layer.weight.detach().sum())}}
 
     return _trainer_and_method(folder, evaluation=evaluation)
 

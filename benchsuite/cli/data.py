@@ -38,15 +38,15 @@ def describe(name: str, cls: type[Dataset]) -> tuple[str, str]:
 def report(print_line: Callable[[str], None] = print) -> None:
     base = data_root()
     print_line(f"data root: {base if base is not None else 'not set'} (${DATA_ENV})")
-    for name, cls in DATASETS.items():
-        status, details = describe(name, cls)
+    for name in DATASETS.names():
+        status, details = describe(name, DATASETS.configured(name))
         print_line(f"{name:<22} {status:<10} {details}")
 
 
 def _verifiable(names: Sequence[str]) -> dict[str, type]:
     """The named datasets whose images --verify decodes (all of them when `names` is empty): those read from disk
     and the Hugging Face adapter; any other name is a ConfigError."""
-    valid = {name: cls for name, cls in DATASETS.items() if cls.verifiable}
+    valid = {name: DATASETS.configured(name) for name, cls in DATASETS.items() if cls.verifiable}
     unknown = [name for name in names if name not in valid]
     if unknown:
         raise ConfigError(
