@@ -162,7 +162,7 @@ def main(gin_files: Sequence[str] = (), verify_names: Sequence[str] | None = Non
         config.parse(gin_files)
     try:
         if verify_names is not None:
-            return verify(verify_names, ImageLoading(), workers)  # the loading is built here, once, from gin
+            return verify(verify_names, ImageLoading.from_gin(), workers)  # built here, once, from gin
         report()
     finally:
         gin.clear_config()

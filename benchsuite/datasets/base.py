@@ -27,6 +27,7 @@ def problem_of(error: ConfigError) -> str:
     (datasets.locating.DataSource.error)."""
     return str(error).split(" Expected layout:")[0].split(" The official data")[0]
 
+
 class Dataset(abc.ABC):
     """A registered dataset. Subclasses set the class attributes and supply their splits (`_splits`).
 

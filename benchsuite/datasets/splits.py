@@ -241,12 +241,13 @@ class IndexedSplit(Split):
 
 # -- decoded from a source ----------------------------------------------------------------------------------
 
-@gin.configurable
+@gin.register
 class ImageLoading:
     """How file-backed splits decode: `num_workers` DataLoader worker processes (None: one per CPU core, at most
     8; 0 decodes in the training process) and `prefetch_factor` batches prepared ahead by each worker. These
-    bindings change speed only, so they are left out of the run id. Built once where a run (or the `data`
-    command) is assembled, and handed to the dataset (`Dataset.use`)."""
+    bindings change speed only, so they are left out of the run id. Registered with gin, so the class stays
+    plain Python: the run's root (and the `data` command) builds it once as gin binds it (`from_gin`) and hands
+    it to the dataset (`Dataset.use`); a split used on its own decodes with `ImageLoading()`, the defaults."""
 
     def __init__(self, num_workers: int | None = None, prefetch_factor: int = 2) -> None:
         if num_workers is None:
@@ -254,10 +255,10 @@ class ImageLoading:
         self.num_workers = num_workers
         self.prefetch_factor = prefetch_factor
 
-
-def default_loading() -> ImageLoading:
-    """ImageLoading's defaults, whatever gin binds: how a split decodes when no root handed it a loading."""
-    return ImageLoading(num_workers=None, prefetch_factor=2)
+    @classmethod
+    def from_gin(cls) -> ImageLoading:
+        """The loading as the parsed gin config binds it (`ImageLoading.num_workers = 0`)."""
+        return gin.get_configurable(cls)()
 
 
 class FileSplit(Split):
@@ -340,7 +341,7 @@ class FileSplit(Split):
         indices = list(
             self.index_batches(batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, shard=shard)
         )
-        loading = self.loading if self.loading is not None else default_loading()
+        loading = self.loading if self.loading is not None else ImageLoading()
         if loading.num_workers == 0 or len(indices) <= 1:
             yield from map(self.take, indices)
             return

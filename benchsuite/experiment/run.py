@@ -91,7 +91,7 @@ def run(
     experiment names the folder under results/ (default: the stem of the first --gin file); rerun_of names the
     selection rule when the sweep's --rerun-best runs a chosen setting with new seeds (recorded; the leaderboard
     then shows these seeds for the entry, not the grid's); image_loading: how file-backed splits decode (None:
-    `ImageLoading()` as gin binds it), built here once and handed to the dataset; run_dir and
+    `ImageLoading.from_gin()`, as gin binds it), built here once and handed to the dataset; run_dir and
     provenance (the gin files and bindings the run came from) are given by `execute`, not bound in gin.
     fresh: delete run_dir first (`--force`): rank 0 deletes it while the other processes wait, so that none of
     them deletes what rank 0 has begun to write or resumes from what it was about to delete.
@@ -105,7 +105,7 @@ def run(
     _check_kind("run.dataset", dataset, isinstance(dataset, Dataset), DATASETS)
     _check_kind("run.backbone", backbone, isinstance(backbone, type) and issubclass(backbone, Backbone), BACKBONES)
     trainer = trainer if trainer is not None else Trainer()
-    dataset.use(image_loading if image_loading is not None else ImageLoading())
+    dataset.use(image_loading if image_loading is not None else ImageLoading.from_gin())
     distributed.init_from_environment(trainer.device)  # one process per GPU under torchrun or SLURM tasks
     if trainer.device.type == "cpu":
         retain_freed_memory()  # no page faults on every step's activations (host_memory.py)
